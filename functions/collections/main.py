@@ -1,0 +1,16 @@
+"""The collections function: collections and their share links."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from mediavault.function import create_function
+
+app = create_function("collections")
+
+
+@functions_framework.http
+def collections(request: flask.Request) -> flask.typing.ResponseReturnValue:
+    """Entry point for functions-framework (target `collections`)."""
+    return app(request)

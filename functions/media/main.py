@@ -1,0 +1,16 @@
+"""The media function: the user's media and tags."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from mediavault.function import create_function
+
+app = create_function("media")
+
+
+@functions_framework.http
+def media(request: flask.Request) -> flask.typing.ResponseReturnValue:
+    """Entry point for functions-framework (target `media`)."""
+    return app(request)

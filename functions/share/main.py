@@ -1,0 +1,16 @@
+"""The share function: the public, read-only view of a shared collection."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from mediavault.function import create_function
+
+app = create_function("share")
+
+
+@functions_framework.http
+def share(request: flask.Request) -> flask.typing.ResponseReturnValue:
+    """Entry point for functions-framework (target `share`)."""
+    return app(request)

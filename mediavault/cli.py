@@ -1,0 +1,103 @@
+"""The `mediavault` command: init, dev, gateway, token create."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from mediavault.config import Settings, exit_with_config_error
+from mediavault.errors import ConfigError, MediaVaultError
+from mediavault.logs import configure_logging
+
+logger = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mediavault", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("init", help="migrate the database, create the bucket and its events")
+    commands.add_parser("dev", help="run the whole local stack until Ctrl-C")
+    gateway = commands.add_parser("gateway", help="serve the local gateway")
+    gateway.add_argument("--host", default="127.0.0.1")
+    gateway.add_argument("--port", type=int, default=8080)
+    gateway.add_argument(
+        "--upstream", action="append", default=[], metavar="FUNCTION=URL", required=True
+    )
+    token = commands.add_parser("token", help="API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="print a new API token for a user")
+    create.add_argument("--user", required=True, help="username; a local user is made if needed")
+    create.add_argument("--name", default="cli", help="what the token is for")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; configuration and operational errors exit non-zero with a message."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        return _run(args, settings)
+    except ConfigError as error:
+        exit_with_config_error(error)
+    except MediaVaultError as error:
+        print(f"mediavault: {error}", file=sys.stderr)  # noqa: T201
+        return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "init":
+        from mediavault.provision import initialize
+
+        report = initialize(settings)
+        logger.info(
+            "init done: %d migrations applied, bucket %s",
+            len(report.migrations_applied),
+            "created" if report.bucket_created else "present",
+        )
+        return 0
+    if args.command == "dev":
+        from mediavault.devstack.layout import Binaries, StackLayout
+        from mediavault.devstack.run import run_dev_stack
+
+        layout = StackLayout.from_env(settings)
+        return run_dev_stack(layout, Binaries.locate(layout.tools_dir))
+    if args.command == "gateway":
+        from mediavault.gateway import serve
+
+        serve(args.host, args.port, _upstreams(args.upstream))
+        return 0
+    return _create_token(settings, args.user, args.name)
+
+
+def _create_token(settings: Settings, username: str, name: str) -> int:
+    from mediavault.db import create_pool
+    from mediavault.users import create_api_token, get_or_create_local_user
+
+    pool = create_pool(settings.database, open_now=False)
+    pool.open(wait=True, timeout=float(settings.database.connect_timeout_seconds) + 2)
+    try:
+        with pool.connection() as conn:
+            user = get_or_create_local_user(conn, username)
+            created = create_api_token(conn, user.id, name)
+    finally:
+        pool.close()
+    print(f"created API token {created.id} for {user.username} ({user.id})", file=sys.stderr)  # noqa: T201
+    print(created.token)  # noqa: T201  (stdout carries only the token, for scripts)
+    return 0
+
+
+def _upstreams(values: Sequence[str]) -> dict[str, str]:
+    upstreams = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if not sep or not url:
+            raise ConfigError("--upstream", f"expected FUNCTION=URL, got {value!r}")
+        upstreams[name] = url
+    return upstreams
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,331 @@
+"""Settings read once from the environment into typed, immutable value objects."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+from mediavault.errors import ConfigError
+
+DEV_SESSION_SECRET = "mediavault-dev-session-secret-not-for-production"  # noqa: S105
+DEV_PASSWORD = "mediavault-dev-password"  # noqa: S105
+ENVIRONMENTS = ("development", "production")
+ENCODERS = ("auto", "libx265", "hevc_nvenc")
+TRANSCODE_POLICIES = ("required", "all", "disabled")
+X265_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast",
+    "medium", "slow", "slower", "veryslow", "placebo",
+)  # fmt: skip
+GIB = 1024**3
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where PostgreSQL is and how the pool behaves."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    name: str
+    pool_min_size: int
+    pool_max_size: int
+    connect_timeout_seconds: int
+
+    def conninfo(self) -> str:
+        """A libpq connection string (password included; never log it)."""
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=self.name,
+            connect_timeout=self.connect_timeout_seconds,
+            application_name="mediavault",
+        )
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """MinIO: the endpoint functions talk to and the public one browsers see."""
+
+    endpoint: str
+    use_ssl: bool
+    public_url: str
+    access_key: str
+    secret_key: str
+    region: str
+    bucket: str
+    presign_expiry_seconds: int
+    notify_arn: str
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """NSQ addresses and the uploads topic."""
+
+    nsqd_tcp_address: str
+    nsqd_http_address: str
+    lookupd_http_addresses: tuple[str, ...]
+    topic: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Discord OAuth2 and sessions."""
+
+    discord_client_id: str
+    discord_client_secret: str
+    discord_guild_ids: tuple[str, ...]
+    discord_authorize_url: str
+    discord_token_url: str
+    discord_api_base_url: str
+    session_secret: str
+    session_cookie_name: str
+    session_cookie_domain: str
+    session_max_age_seconds: int
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """Limits on what may be uploaded."""
+
+    max_upload_bytes: int
+    multipart_threshold_bytes: int
+    allowed_content_types: tuple[str, ...]
+    user_quota_bytes: int
+
+
+@dataclass(frozen=True)
+class TranscodeSettings:
+    """How videos become HEVC."""
+
+    encoder: str
+    policy: str
+    crf: int
+    preset: str
+    max_height: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything MediaVault reads from its environment."""
+
+    environment: str
+    log_level: str
+    api_base_url: str
+    frontend_url: str
+    database: DatabaseSettings
+    storage: StorageSettings
+    queue: QueueSettings
+    auth: AuthSettings
+    uploads: UploadSettings
+    transcode: TranscodeSettings
+
+    @property
+    def production(self) -> bool:
+        """True when deployed: no embedded defaults for secrets and endpoints."""
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raise ConfigError naming the first bad variable."""
+        env = _Reader(os.environ if environ is None else environ)
+        environment = env.choice("MEDIAVAULT_ENV", "development", ENVIRONMENTS)
+        env.production = environment == "production"
+        settings = cls(
+            environment=environment,
+            log_level=env.choice(
+                "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
+            ),
+            api_base_url=env.url("API_BASE_URL", "http://127.0.0.1:8080", required=True),
+            frontend_url=env.url("FRONTEND_URL", "http://127.0.0.1:8080", required=True),
+            database=DatabaseSettings(
+                host=env.text("POSTGRES_HOST", "127.0.0.1", required=True),
+                port=env.integer("POSTGRES_PORT", 15432, minimum=1, maximum=65535),
+                user=env.text("POSTGRES_USER", "mediavault"),
+                password=env.text("POSTGRES_PASSWORD", DEV_PASSWORD, required=True),
+                name=env.text("POSTGRES_DB", "mediavault"),
+                pool_min_size=env.integer("POSTGRES_POOL_MIN_SIZE", 1, minimum=0),
+                pool_max_size=env.integer("POSTGRES_POOL_MAX_SIZE", 10, minimum=1),
+                connect_timeout_seconds=env.integer("POSTGRES_CONNECT_TIMEOUT_SECONDS", 3, 1),
+            ),
+            storage=StorageSettings(
+                endpoint=env.address("S3_ENDPOINT", "127.0.0.1:19000", required=True),
+                use_ssl=env.boolean("S3_USE_SSL", default=False),
+                public_url=env.url("S3_PUBLIC_URL", "http://127.0.0.1:19000", required=True),
+                access_key=env.text("MINIO_ROOT_USER", "mediavault", required=True),
+                secret_key=env.text("MINIO_ROOT_PASSWORD", DEV_PASSWORD, required=True),
+                region=env.text("S3_REGION", "us-east-1"),
+                bucket=env.bucket("S3_BUCKET", "mediavault"),
+                presign_expiry_seconds=env.integer(
+                    "PRESIGN_EXPIRY_SECONDS", 3600, minimum=60, maximum=7 * 24 * 3600
+                ),
+                notify_arn=env.text("MINIO_NOTIFY_ARN", "arn:minio:sqs::_:nsq"),
+            ),
+            queue=QueueSettings(
+                nsqd_tcp_address=env.address("NSQD_TCP_ADDRESS", "127.0.0.1:14150", required=True),
+                nsqd_http_address=env.address(
+                    "NSQD_HTTP_ADDRESS", "127.0.0.1:14151", required=True
+                ),
+                lookupd_http_addresses=env.address_list(
+                    "NSQLOOKUPD_HTTP_ADDRESSES", ("127.0.0.1:14161",)
+                ),
+                topic=env.text("NSQ_TOPIC", "mediavault-uploads"),
+                channel=env.text("NSQ_CHANNEL", "processing"),
+            ),
+            auth=AuthSettings(
+                discord_client_id=env.text("DISCORD_CLIENT_ID", "", required=True),
+                discord_client_secret=env.text("DISCORD_CLIENT_SECRET", "", required=True),
+                discord_guild_ids=env.csv("DISCORD_GUILD_IDS", ()),
+                discord_authorize_url=env.url(
+                    "DISCORD_AUTHORIZE_URL", "https://discord.com/oauth2/authorize"
+                ),
+                discord_token_url=env.url(
+                    "DISCORD_TOKEN_URL", "https://discord.com/api/oauth2/token"
+                ),
+                discord_api_base_url=env.url("DISCORD_API_BASE_URL", "https://discord.com/api"),
+                session_secret=env.session_secret("SESSION_SECRET"),
+                session_cookie_name=env.text("SESSION_COOKIE_NAME", "mv_session"),
+                session_cookie_domain=env.text("SESSION_COOKIE_DOMAIN", ""),
+                session_max_age_seconds=env.integer(
+                    "SESSION_MAX_AGE_SECONDS", 30 * 24 * 3600, minimum=60
+                ),
+            ),
+            uploads=UploadSettings(
+                max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 10 * GIB, minimum=1),
+                multipart_threshold_bytes=env.integer(
+                    "MULTIPART_THRESHOLD_BYTES", 64 * MIB, minimum=5 * MIB
+                ),
+                allowed_content_types=env.csv(
+                    "ALLOWED_CONTENT_TYPES", ("image/*", "video/*", "audio/*")
+                ),
+                user_quota_bytes=env.integer("USER_QUOTA_BYTES", 0, minimum=0),
+            ),
+            transcode=TranscodeSettings(
+                encoder=env.choice("TRANSCODE_ENCODER", "auto", ENCODERS),
+                policy=env.choice("TRANSCODE_POLICY", "required", TRANSCODE_POLICIES),
+                crf=env.integer("TRANSCODE_CRF", 28, minimum=0, maximum=51),
+                preset=env.choice("TRANSCODE_PRESET", "medium", X265_PRESETS),
+                max_height=env.integer("TRANSCODE_MAX_HEIGHT", 0, minimum=0),
+            ),
+        )
+        if settings.database.pool_min_size > settings.database.pool_max_size:
+            raise ConfigError("POSTGRES_POOL_MIN_SIZE", "must not exceed POSTGRES_POOL_MAX_SIZE")
+        return settings
+
+
+def load_settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for an entry point: a bad environment ends the process with a clear message."""
+    try:
+        return Settings.from_env(environ)
+    except ConfigError as error:
+        exit_with_config_error(error)
+
+
+def exit_with_config_error(error: ConfigError) -> NoReturn:
+    """Print the configuration problem (no traceback) and exit with status 2."""
+    print(f"mediavault: configuration error: {error}", file=sys.stderr)  # noqa: T201
+    raise SystemExit(2)
+
+
+class _Reader:
+    """Reads variables, applying defaults only outside production."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self.production = False
+
+    def _raw(self, name: str, default: str | None, *, required: bool = False) -> str:
+        value = self._environ.get(name, "").strip()
+        if value:
+            return value
+        if default is None or (required and self.production):
+            raise ConfigError(name, "is required but not set")
+        return default
+
+    def text(self, name: str, default: str, *, required: bool = False) -> str:
+        return self._raw(name, default, required=required)
+
+    def integer(
+        self, name: str, default: int, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
+        raw = self._raw(name, str(default))
+        try:
+            value = int(raw.replace("_", ""))
+        except ValueError:
+            raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise ConfigError(name, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(name, f"must be at most {maximum}, got {value}")
+        return value
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        raw = self._raw(name, "true" if default else "false").lower()
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], upper: bool = False) -> str:
+        raw = self._raw(name, default)
+        value = raw.upper() if upper else raw.lower()
+        if value not in choices:
+            raise ConfigError(name, f"must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    def url(self, name: str, default: str, *, required: bool = False) -> str:
+        raw = self._raw(name, default, required=required)
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(name, f"must be an http(s) URL, got {raw!r}")
+        return raw.rstrip("/")
+
+    def address(self, name: str, default: str, *, required: bool = False) -> str:
+        raw = self._raw(name, default, required=required)
+        _check_address(name, raw)
+        return raw
+
+    def address_list(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        values = self.csv(name, default)
+        for value in values:
+            _check_address(name, value)
+        return values
+
+    def csv(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+    def bucket(self, name: str, default: str) -> str:
+        value = self._raw(name, default)
+        if not (3 <= len(value) <= 63) or not all(c.isalnum() or c in "-." for c in value):
+            raise ConfigError(name, f"is not a valid bucket name: {value!r}")
+        return value.lower()
+
+    def session_secret(self, name: str) -> str:
+        value = self._raw(name, DEV_SESSION_SECRET, required=True)
+        if self.production:
+            if value == DEV_SESSION_SECRET:
+                raise ConfigError(name, "the development default is refused in production")
+            if len(value) < 32:
+                raise ConfigError(name, "must be at least 32 characters in production")
+        return value
+
+
+def _check_address(name: str, value: str) -> None:
+    """host:port, with a port in range."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(name, f"must be host:port, got {value!r}")

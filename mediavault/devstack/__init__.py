@@ -1,0 +1,1 @@
+"""The real local stack (PostgreSQL, MinIO, NSQ, every function, the gateway) on one machine."""

@@ -1,0 +1,237 @@
+"""The processes of the local stack: how each is started and how to tell it is ready."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from mediavault.devstack.layout import PROJECT_ROOT, Binaries, StackLayout
+from mediavault.errors import MediaVaultError
+from mediavault.routes import FUNCTIONS
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One long-running process of the stack."""
+
+    name: str
+    argv: tuple[str, ...]
+    ready_url: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+def as_postgres_user() -> tuple[str, ...]:
+    """PostgreSQL refuses to run as root: drop to the `postgres` user (exec, no extra process)."""
+    if os.geteuid() != 0:
+        return ()
+    return ("setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--")
+
+
+def init_postgres_cluster(layout: StackLayout, binaries: Binaries) -> bool:
+    """initdb the stack's cluster once, owned by the user the server runs as; True if created."""
+    data = layout.data_dir / "postgres"
+    if (data / "PG_VERSION").exists():
+        return False
+    data.mkdir(parents=True, exist_ok=True)
+    password_file = layout.data_dir / "postgres.pw"
+    password_file.write_text(layout.settings.database.password + "\n")
+    if os.geteuid() == 0:
+        postgres = pwd.getpwnam("postgres")
+        # The server's user must be able to reach its data directory from /.
+        for parent in [layout.data_dir, *layout.data_dir.parents]:
+            parent.chmod(parent.stat().st_mode | 0o011)
+        for path in (data, password_file):
+            shutil.chown(path, postgres.pw_uid, postgres.pw_gid)
+    try:
+        subprocess.run(
+            [
+                *as_postgres_user(),
+                str(binaries.postgres_bin / "initdb"),
+                "--pgdata", str(data),
+                "--username", layout.settings.database.user,
+                "--pwfile", str(password_file),
+                "--auth-host", "scram-sha-256",
+                "--auth-local", "scram-sha-256",
+                "--encoding", "UTF8",
+                "--no-locale",
+                "--no-instructions",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+    except subprocess.CalledProcessError as error:
+        raise MediaVaultError(f"initdb failed: {error.stderr.strip()}") from error
+    finally:
+        password_file.unlink()
+    return True
+
+
+def ensure_database(layout: StackLayout, deadline_seconds: float = 60.0) -> None:
+    """Create the application's database in the cluster when it is missing."""
+    import psycopg
+    from psycopg import sql
+
+    db = layout.settings.database
+    conninfo = psycopg.conninfo.make_conninfo(
+        host=db.host, port=db.port, user=db.user, password=db.password, dbname="postgres"
+    )
+    wait_until(lambda: _can_connect(conninfo), deadline_seconds, "PostgreSQL to accept connections")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db.name,)).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db.name)))
+
+
+def _can_connect(conninfo: str) -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(conninfo, connect_timeout=2).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def infrastructure(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]:
+    """PostgreSQL, nsqlookupd, nsqd and MinIO with its NSQ notification target."""
+    settings = layout.settings
+    data = layout.data_dir
+    nsqd_host, nsqd_tcp = _host_port(settings.queue.nsqd_tcp_address)
+    _, nsqd_http = _host_port(settings.queue.nsqd_http_address)
+    _, lookupd_http = _host_port(settings.queue.lookupd_http_addresses[0])
+    minio_host, minio_port = _host_port(settings.storage.endpoint)
+    postgres_flags: tuple[str, ...] = ()
+    if layout.fast_and_unsafe:
+        postgres_flags = ("-c", "fsync=off", "-c", "synchronous_commit=off",
+                          "-c", "full_page_writes=off")  # fmt: skip
+    (data / "nsqd").mkdir(parents=True, exist_ok=True)
+    (data / "minio").mkdir(parents=True, exist_ok=True)
+    (data / "minio-events").mkdir(parents=True, exist_ok=True)
+    return [
+        ServiceSpec(
+            "postgres",
+            (
+                *as_postgres_user(),
+                str(binaries.postgres_bin / "postgres"),
+                "-D", str(data / "postgres"),
+                "-h", settings.database.host,
+                "-p", str(settings.database.port),
+                "-k", "",  # TCP only: no socket file in a shared directory
+                *postgres_flags,
+            ),
+        ),
+        ServiceSpec(
+            "nsqlookupd",
+            (
+                str(binaries.nsqlookupd),
+                f"--tcp-address=127.0.0.1:{layout.lookupd_tcp_port}",
+                f"--http-address=127.0.0.1:{lookupd_http}",
+                "--broadcast-address=127.0.0.1",
+            ),
+            ready_url=f"http://127.0.0.1:{lookupd_http}/ping",
+        ),
+        ServiceSpec(
+            "nsqd",
+            (
+                str(binaries.nsqd),
+                f"--data-path={data / 'nsqd'}",
+                f"--tcp-address={nsqd_host}:{nsqd_tcp}",
+                f"--http-address={nsqd_host}:{nsqd_http}",
+                "--broadcast-address=127.0.0.1",
+                f"--lookupd-tcp-address=127.0.0.1:{layout.lookupd_tcp_port}",
+                "--max-msg-timeout=1h",
+            ),
+            ready_url=f"http://{nsqd_host}:{nsqd_http}/ping",
+        ),
+        ServiceSpec(
+            "minio",
+            (
+                str(binaries.minio), "server", str(data / "minio"),
+                "--address", f"{minio_host}:{minio_port}",
+                "--console-address", f"127.0.0.1:{layout.minio_console_port}",
+                "--quiet",
+            ),
+            ready_url=f"http://{minio_host}:{minio_port}/minio/health/live",
+            env={
+                "MINIO_ROOT_USER": settings.storage.access_key,
+                "MINIO_ROOT_PASSWORD": settings.storage.secret_key,
+                "MINIO_REGION": settings.storage.region,
+                "MINIO_UPDATE": "off",
+                "MINIO_NOTIFY_NSQ_ENABLE": "on",
+                "MINIO_NOTIFY_NSQ_NSQD_ADDRESS": settings.queue.nsqd_tcp_address,
+                "MINIO_NOTIFY_NSQ_TOPIC": settings.queue.topic,
+                "MINIO_NOTIFY_NSQ_QUEUE_DIR": str(data / "minio-events"),
+            },
+        ),
+    ]  # fmt: skip
+
+
+def function_specs(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]:
+    """Every function, each started exactly as its container starts it."""
+    return [
+        ServiceSpec(
+            f"fn-{name}",
+            (
+                str(binaries.python_bin / "functions-framework"),
+                "--source", str(PROJECT_ROOT / "functions" / name / "main.py"),
+                "--target", name,
+                "--host", "127.0.0.1",
+                "--port", str(layout.function_port(name)),
+            ),
+            ready_url=f"{layout.function_url(name)}/healthz",
+        )
+        for name in FUNCTIONS
+    ]  # fmt: skip
+
+
+def gateway_spec(layout: StackLayout, binaries: Binaries) -> ServiceSpec:
+    """The local gateway in front of the functions."""
+    host, port = layout.gateway_address
+    upstreams = [f"--upstream={name}={layout.function_url(name)}" for name in FUNCTIONS]
+    return ServiceSpec(
+        "gateway",
+        (
+            str(binaries.python_bin / "mediavault"),
+            "gateway",
+            f"--host={host}",
+            f"--port={port}",
+            *upstreams,
+        ),
+    )
+
+
+def wait_until(check: Callable[[], bool], deadline_seconds: float, what: str) -> None:
+    """Poll a condition until it holds; raise naming what never happened."""
+    deadline = time.monotonic() + deadline_seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise MediaVaultError(f"timed out after {deadline_seconds:.0f}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def url_ok(url: str) -> bool:
+    """True when a GET of the URL answers 200."""
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_ready(spec: ServiceSpec, deadline_seconds: float = 60.0) -> None:
+    """Block until a service's readiness URL answers 200."""
+    if spec.ready_url is not None:
+        url = spec.ready_url
+        wait_until(lambda: url_ok(url), deadline_seconds, f"{spec.name} at {url}")

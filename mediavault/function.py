@@ -1,0 +1,32 @@
+"""Wiring for a function's main.py: settings read once, logging, lazily opened services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from mediavault.config import load_settings_or_exit
+from mediavault.logs import configure_logging
+from mediavault.services import LazyServices, Services
+from mediavault.web import Endpoint, FunctionApp
+
+if TYPE_CHECKING:
+    from mediavault.config import Settings
+
+
+def create_function(
+    name: str,
+    endpoints: Iterable[Endpoint] = (),
+    settings: Settings | None = None,
+    services: Services | None = None,
+) -> FunctionApp:
+    """A function app; bad settings end the process at import, before it takes traffic."""
+    if settings is None:
+        settings = services.settings if services is not None else load_settings_or_exit()
+    configure_logging(settings.log_level)
+    if services is not None:
+        given = services
+        lazy = LazyServices(lambda: given)
+    else:
+        lazy = LazyServices(lambda: Services.from_settings(settings))
+    return FunctionApp(name, lazy, endpoints)

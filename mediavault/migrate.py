@@ -1,0 +1,39 @@
+"""Schema migrations, applied by yoyo-migrations from the SQL files in `migrations/`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from mediavault.config import DatabaseSettings
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def _backend_uri(settings: DatabaseSettings) -> str:
+    user = quote(settings.user, safe="")
+    password = quote(settings.password, safe="")
+    return (
+        f"postgresql+psycopg://{user}:{password}@{settings.host}:{settings.port}/"
+        f"{quote(settings.name, safe='')}?connect_timeout={settings.connect_timeout_seconds}"
+    )
+
+
+def apply_migrations(settings: DatabaseSettings) -> list[str]:
+    """Apply every pending migration under yoyo's lock; return the ids applied (empty: no-op)."""
+    from yoyo import get_backend, read_migrations
+
+    backend = get_backend(_backend_uri(settings))
+    migrations = read_migrations(str(MIGRATIONS_DIR))
+    with backend.lock():
+        pending = backend.to_apply(migrations)
+        applied = [migration.id for migration in pending]
+        backend.apply_migrations(pending)
+    for migration_id in applied:
+        logger.info("applied migration %s", migration_id)
+    return applied

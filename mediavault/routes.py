@@ -1,0 +1,44 @@
+"""The route table: which function serves which path prefix. Everything else derives from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Route:
+    """A path prefix served by one function (matches the prefix itself and everything below it)."""
+
+    prefix: str
+    function: str
+
+    def matches(self, path: str) -> bool:
+        """True when the path is the prefix or lies below it."""
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/api/auth", "auth"),
+    Route("/api/uploads", "presign"),
+    Route("/api/media", "media"),
+    Route("/api/tags", "media"),
+    Route("/api/collections", "collections"),
+    Route("/api/share", "share"),
+    Route("/s", "share"),
+)
+
+FUNCTIONS: tuple[str, ...] = tuple(dict.fromkeys(route.function for route in ROUTES))
+
+
+def function_for(path: str) -> str | None:
+    """The function serving a request path, by longest matching prefix; None when none does."""
+    best: Route | None = None
+    for route in ROUTES:
+        if route.matches(path) and (best is None or len(route.prefix) > len(best.prefix)):
+            best = route
+    return None if best is None else best.function
+
+
+def prefixes_of(function: str) -> tuple[str, ...]:
+    """Every path prefix routed to one function."""
+    return tuple(route.prefix for route in ROUTES if route.function == function)

@@ -1,0 +1,169 @@
+"""Object storage on MinIO: bucket set-up, upload notifications and presigned URLs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from mediavault.errors import StorageError
+
+if TYPE_CHECKING:
+    from minio import Minio
+
+    from mediavault.config import StorageSettings
+
+logger = logging.getLogger(__name__)
+
+ORIGINALS_PREFIX = "originals/"
+DERIVED_PREFIX = "derived/"
+UPLOAD_EVENTS = ("s3:ObjectCreated:*",)
+
+
+def _http_client(connect_timeout: float, read_timeout: float, retries: int) -> object:
+    import urllib3
+
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        retries=urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
+        maxsize=16,
+    )
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Two clients: one for the internal endpoint, one that only signs URLs for browsers."""
+
+    settings: StorageSettings
+    client: Minio
+    signer: Minio
+
+    @classmethod
+    def from_settings(cls, settings: StorageSettings) -> Storage:
+        """Clients bound to the configured endpoints; no network call is made here."""
+        from minio import Minio
+
+        client = Minio(
+            settings.endpoint,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            secure=settings.use_ssl,
+            region=settings.region,
+            http_client=_http_client(3.0, 60.0, retries=3),  # type: ignore[arg-type]
+        )
+        public = urlsplit(settings.public_url)
+        # Signing covers the Host header, so URLs for browsers must be signed for the public
+        # host; a fixed region keeps the signer from asking the server for it.
+        signer = Minio(
+            public.netloc,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            secure=public.scheme == "https",
+            region=settings.region,
+        )
+        return cls(settings=settings, client=client, signer=signer)
+
+    @property
+    def bucket(self) -> str:
+        """The one bucket MediaVault uses."""
+        return self.settings.bucket
+
+    def ensure_bucket(self) -> bool:
+        """Create the bucket if missing; True when it was created."""
+        from minio.error import S3Error
+
+        try:
+            if self.client.bucket_exists(self.bucket):
+                return False
+            self.client.make_bucket(self.bucket, location=self.settings.region)
+        except S3Error as error:
+            if error.code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                return False
+            raise StorageError(f"cannot create bucket {self.bucket!r}: {error.code}") from error
+        logger.info("created bucket %s", self.bucket)
+        return True
+
+    def configure_upload_notification(self) -> None:
+        """Publish s3:ObjectCreated:* under originals/ to MinIO's NSQ target (idempotent)."""
+        from minio.error import S3Error
+        from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
+
+        wanted = QueueConfig(
+            queue=self.settings.notify_arn,
+            events=list(UPLOAD_EVENTS),
+            config_id="mediavault-uploads",
+            prefix_filter_rule=PrefixFilterRule(ORIGINALS_PREFIX),
+        )
+        try:
+            current = self.client.get_bucket_notification(self.bucket)
+            others = [q for q in current.queue_config_list if q.config_id != wanted.config_id]
+            self.client.set_bucket_notification(
+                self.bucket,
+                NotificationConfig(
+                    cloud_func_config_list=current.cloud_func_config_list,
+                    queue_config_list=[*others, wanted],
+                    topic_config_list=current.topic_config_list,
+                ),
+            )
+        except S3Error as error:
+            raise StorageError(
+                f"cannot set the upload notification to {self.settings.notify_arn}: "
+                f"{error.code} {error.message} (is MINIO_NOTIFY_NSQ_* set on the MinIO server?)"
+            ) from error
+        logger.info("upload notification set: %s -> %s", ORIGINALS_PREFIX, wanted.queue)
+
+    def presign_put(self, key: str, expires_seconds: int | None = None) -> str:
+        """A URL a browser can PUT the object's bytes to."""
+        return self.signer.get_presigned_url(
+            "PUT", self.bucket, key, expires=self._expiry(expires_seconds)
+        )
+
+    def presign_get(
+        self,
+        key: str,
+        expires_seconds: int | None = None,
+        download_name: str | None = None,
+    ) -> str:
+        """A short-lived URL a browser can GET the object from."""
+        headers: dict[str, str | list[str] | tuple[str]] | None = None
+        if download_name is not None:
+            headers = {"response-content-disposition": _attachment(download_name)}
+        return self.signer.get_presigned_url(
+            "GET",
+            self.bucket,
+            key,
+            expires=self._expiry(expires_seconds),
+            response_headers=headers,
+        )
+
+    def ping(self) -> None:
+        """Raise StorageError unless MinIO answers and the bucket exists."""
+        try:
+            exists = self.client.bucket_exists(self.bucket)
+        except Exception as error:  # urllib3 and S3 errors alike mean "down" here
+            raise StorageError(f"MinIO unreachable: {type(error).__name__}") from error
+        if not exists:
+            raise StorageError(f"bucket {self.bucket!r} does not exist (run `mediavault init`)")
+
+    def _expiry(self, seconds: int | None) -> timedelta:
+        return timedelta(seconds=seconds or self.settings.presign_expiry_seconds)
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition that survives any filename (RFC 6266 with RFC 5987 fallback)."""
+    from urllib.parse import quote
+
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def original_key(user_id: str, media_id: str, extension: str) -> str:
+    """Where an upload's original lives: server-made, never from the user's filename."""
+    return f"{ORIGINALS_PREFIX}{user_id}/{media_id}{extension}"
+
+
+def derived_key(user_id: str, media_id: str, name: str) -> str:
+    """Where a derived object (thumb.jpg, hevc.mp4) of a media lives."""
+    return f"{DERIVED_PREFIX}{user_id}/{media_id}/{name}"

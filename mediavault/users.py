@@ -1,0 +1,128 @@
+"""Users and personal API tokens in PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mediavault.errors import Conflict
+from mediavault.tokens import hash_token, new_token
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in person (from Discord) or a local account made by an admin."""
+
+    id: str
+    username: str
+    discord_id: str | None
+    avatar_url: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> User:
+        """From a row with id, username, discord_id, avatar_url."""
+        return cls(
+            id=str(row["id"]),
+            username=row["username"],
+            discord_id=row["discord_id"],
+            avatar_url=row["avatar_url"],
+        )
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The public JSON shape of a user."""
+        return {
+            "id": self.id,
+            "username": self.username,
+            "discord_id": self.discord_id,
+            "avatar_url": self.avatar_url,
+        }
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    """A token right after creation: the only moment its secret is known."""
+
+    id: str
+    name: str
+    token: str
+    created_at: datetime
+
+
+def get_or_create_local_user(conn: Connection[Any], username: str) -> User:
+    """The user with this name, made as a local account if nobody has it."""
+    rows = conn.execute(
+        "SELECT id, username, discord_id, avatar_url FROM users"
+        " WHERE lower(username) = lower(%s) ORDER BY discord_id NULLS FIRST, created_at",
+        (username,),
+    ).fetchall()
+    if len(rows) > 1 and rows[0]["discord_id"] is not None:
+        raise Conflict(f"several users are named {username!r}")
+    if rows:
+        return User.from_row(rows[0])
+    row = conn.execute(
+        "INSERT INTO users (username) VALUES (%s)"
+        " ON CONFLICT (lower(username)) WHERE discord_id IS NULL"
+        " DO UPDATE SET updated_at = now()"
+        " RETURNING id, username, discord_id, avatar_url",
+        (username,),
+    ).fetchone()
+    assert row is not None
+    return User.from_row(row)
+
+
+def create_api_token(conn: Connection[Any], user_id: str, name: str) -> CreatedToken:
+    """A new personal API token; only its hash is stored."""
+    token = new_token()
+    row = conn.execute(
+        "INSERT INTO api_tokens (user_id, name, token_hash) VALUES (%s, %s, %s)"
+        " RETURNING id, name, created_at",
+        (user_id, name, hash_token(token)),
+    ).fetchone()
+    assert row is not None
+    return CreatedToken(
+        id=str(row["id"]), name=row["name"], token=token, created_at=row["created_at"]
+    )
+
+
+# One round trip: find the token's user and, at most once a minute, note that it was used.
+_USER_BY_API_TOKEN = """
+WITH hit AS (
+    SELECT t.id AS token_id, u.id, u.username, u.discord_id, u.avatar_url
+    FROM api_tokens t JOIN users u ON u.id = t.user_id
+    WHERE t.token_hash = %(hash)s
+), touched AS (
+    UPDATE api_tokens SET last_used_at = now()
+    WHERE id = (SELECT token_id FROM hit)
+      AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+)
+SELECT id, username, discord_id, avatar_url FROM hit
+"""  # noqa: S105  (SQL, not a secret)
+
+_USER_BY_SESSION = """
+WITH hit AS (
+    SELECT s.id AS session_id, u.id, u.username, u.discord_id, u.avatar_url
+    FROM sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.token_hash = %(hash)s AND s.expires_at > now()
+), touched AS (
+    UPDATE sessions SET last_used_at = now()
+    WHERE id = (SELECT session_id FROM hit)
+      AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+)
+SELECT id, username, discord_id, avatar_url FROM hit
+"""
+
+
+def user_by_api_token(conn: Connection[Any], token: str) -> User | None:
+    """The owner of a live API token, or None."""
+    row = conn.execute(_USER_BY_API_TOKEN, {"hash": hash_token(token)}).fetchone()
+    return None if row is None else User.from_row(row)
+
+
+def user_by_session(conn: Connection[Any], session_token: str) -> User | None:
+    """The owner of an unexpired session, or None."""
+    row = conn.execute(_USER_BY_SESSION, {"hash": hash_token(session_token)}).fetchone()
+    return None if row is None else User.from_row(row)

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Install what the local stack and the tests need, once; reuse whatever is already present.
+#   - PostgreSQL and ffmpeg from Debian's packages
+#   - MinIO, nsqd and nsqlookupd built with Go at pinned versions, kept in $MEDIAVAULT_TOOLS_DIR
+#   - the Python virtualenv .venv with the pinned requirements and this package
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/versions.env
+
+TOOLS_DIR="${MEDIAVAULT_TOOLS_DIR:-$HOME/.cache/mediavault/tools}"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+log() { printf '\033[1m[install]\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_debian_packages() {
+  local missing=()
+  compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+  command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
+  command -v setpriv >/dev/null || missing+=(util-linux)
+  [ ${#missing[@]} -eq 0 ] && return
+  log "apt-get install ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Build Go programs into $TOOLS_DIR/bin unless the stamp says this version is already there.
+#   build_go_tool STAMP VERSION "BINARIES..." COMMAND...
+build_go_tool() {
+  local name="$1" version="$2" binaries="$3"; shift 3
+  local stamp="$TOOLS_DIR/bin/.$name.version" present=yes binary
+  for binary in $binaries; do [ -x "$TOOLS_DIR/bin/$binary" ] || present=no; done
+  if [ "$present" = yes ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
+    return
+  fi
+  log "building $binaries $version (once; reused from $TOOLS_DIR afterwards)"
+  mkdir -p "$TOOLS_DIR/bin"
+  "$@"
+  echo "$version" > "$stamp"
+}
+
+install_minio() {
+  GOBIN="$TOOLS_DIR/bin" go install "github.com/minio/minio@$MINIO_VERSION"
+}
+
+install_nsq() {
+  (cd tools/nsq && GOBIN="$TOOLS_DIR/bin" GOFLAGS=-mod=mod go install \
+    github.com/nsqio/nsq/apps/nsqd github.com/nsqio/nsq/apps/nsqlookupd)
+}
+
+install_python() {
+  local stamp=.venv/.requirements.sha256
+  local want
+  want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return
+  fi
+  log "creating .venv with the pinned requirements"
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  .venv/bin/pip install -q -r requirements-dev.txt
+  .venv/bin/pip install -q --no-deps -e .
+  echo "$want" > "$stamp"
+}
+
+install_debian_packages
+build_go_tool minio "$MINIO_VERSION" minio install_minio
+build_go_tool nsq "$NSQ_VERSION-$(sha256sum tools/nsq/go.sum | cut -c1-12)" "nsqd nsqlookupd" install_nsq
+install_python
