@@ -9,7 +9,7 @@ from mediavault.errors import Unauthorized
 from mediavault.users import User, user_by_api_token, user_by_session
 
 if TYPE_CHECKING:
-    from psycopg_pool import ConnectionPool
+    from mediavault.db import Pool
 
 # Tokens are URL-safe base64 with a short prefix; anything else is rejected before the database.
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_\-]{16,200}")
@@ -26,7 +26,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return token
 
 
-def authenticate(pool: ConnectionPool, authorization: str | None, session: str | None) -> User:
+def authenticate(pool: Pool, authorization: str | None, session: str | None) -> User:
     """The user behind a bearer token (preferred) or a session cookie, or Unauthorized."""
     token = bearer_token(authorization)
     if token is not None:

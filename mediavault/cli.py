@@ -73,11 +73,18 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _create_token(settings: Settings, username: str, name: str) -> int:
+    from psycopg_pool import PoolTimeout
+
     from mediavault.db import create_pool
     from mediavault.users import create_api_token, get_or_create_local_user
 
     pool = create_pool(settings.database, open_now=False)
-    pool.open(wait=True, timeout=float(settings.database.connect_timeout_seconds) + 2)
+    try:
+        pool.open(wait=True, timeout=float(settings.database.connect_timeout_seconds) + 2)
+    except PoolTimeout:
+        pool.close()
+        db = settings.database
+        raise MediaVaultError(f"cannot reach PostgreSQL at {db.host}:{db.port}") from None
     try:
         with pool.connection() as conn:
             user = get_or_create_local_user(conn, username)

@@ -98,10 +98,11 @@ def _stream(response: httpx.Response) -> Iterator[bytes]:
 
 def _error(start_response: StartResponse, error: HTTPError) -> list[bytes]:
     import json
+    from http import HTTPStatus
 
     body = json.dumps(error.to_dict()).encode()
     start_response(
-        f"{error.status} {error.code}",
+        f"{error.status} {HTTPStatus(error.status).phrase}",
         [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
     )
     return [body]

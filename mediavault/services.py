@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from psycopg_pool import ConnectionPool
-
     from mediavault.config import Settings
+    from mediavault.db import Pool
     from mediavault.storage import Storage
 
 
@@ -19,7 +18,7 @@ class Services:
     """What handlers talk to. Tests build one over their own real services."""
 
     settings: Settings
-    pool: ConnectionPool
+    pool: Pool
     storage: Storage
 
     @classmethod

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -32,38 +32,50 @@ def _http_client(connect_timeout: float, read_timeout: float, retries: int) -> o
     )
 
 
-@dataclass(frozen=True)
 class Storage:
-    """Two clients: one for the internal endpoint, one that only signs URLs for browsers."""
+    """Two clients: one for the internal endpoint, one that only signs URLs for browsers.
 
-    settings: StorageSettings
-    client: Minio
-    signer: Minio
+    Both are made on first use: the minio package is the heaviest import of a function, and
+    /healthz (the first request after a cold start) does not need it.
+    """
+
+    def __init__(self, settings: StorageSettings) -> None:
+        self.settings = settings
 
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> Storage:
-        """Clients bound to the configured endpoints; no network call is made here."""
+        """Storage over the configured endpoints; no network call and no client is made here."""
+        return cls(settings)
+
+    @cached_property
+    def client(self) -> Minio:
+        """The client for the internal endpoint."""
         from minio import Minio
 
-        client = Minio(
-            settings.endpoint,
-            access_key=settings.access_key,
-            secret_key=settings.secret_key,
-            secure=settings.use_ssl,
-            region=settings.region,
+        return Minio(
+            self.settings.endpoint,
+            access_key=self.settings.access_key,
+            secret_key=self.settings.secret_key,
+            secure=self.settings.use_ssl,
+            region=self.settings.region,
             http_client=_http_client(3.0, 60.0, retries=3),  # type: ignore[arg-type]
         )
-        public = urlsplit(settings.public_url)
+
+    @cached_property
+    def signer(self) -> Minio:
+        """A client bound to the public endpoint, used only to sign URLs (no network call)."""
+        from minio import Minio
+
+        public = urlsplit(self.settings.public_url)
         # Signing covers the Host header, so URLs for browsers must be signed for the public
         # host; a fixed region keeps the signer from asking the server for it.
-        signer = Minio(
+        return Minio(
             public.netloc,
-            access_key=settings.access_key,
-            secret_key=settings.secret_key,
+            access_key=self.settings.access_key,
+            secret_key=self.settings.secret_key,
             secure=public.scheme == "https",
-            region=settings.region,
+            region=self.settings.region,
         )
-        return cls(settings=settings, client=client, signer=signer)
 
     @property
     def bucket(self) -> str:
@@ -138,14 +150,21 @@ class Storage:
             response_headers=headers,
         )
 
-    def ping(self) -> None:
-        """Raise StorageError unless MinIO answers and the bucket exists."""
+    def ping(self, timeout: float = 2.0) -> None:
+        """Raise StorageError unless MinIO's liveness endpoint answers 200."""
+        from http.client import HTTPConnection, HTTPException, HTTPSConnection
+
+        connection_class = HTTPSConnection if self.settings.use_ssl else HTTPConnection
+        connection = connection_class(self.settings.endpoint, timeout=timeout)
         try:
-            exists = self.client.bucket_exists(self.bucket)
-        except Exception as error:  # urllib3 and S3 errors alike mean "down" here
+            connection.request("GET", "/minio/health/live")
+            status = connection.getresponse().status
+        except (OSError, HTTPException) as error:
             raise StorageError(f"MinIO unreachable: {type(error).__name__}") from error
-        if not exists:
-            raise StorageError(f"bucket {self.bucket!r} does not exist (run `mediavault init`)")
+        finally:
+            connection.close()
+        if status != 200:
+            raise StorageError(f"MinIO not live: HTTP {status}")
 
     def _expiry(self, seconds: int | None) -> timedelta:
         return timedelta(seconds=seconds or self.settings.presign_expiry_seconds)

@@ -10,7 +10,7 @@ from mediavault.errors import Conflict
 from mediavault.tokens import hash_token, new_token
 
 if TYPE_CHECKING:
-    from psycopg import Connection
+    from mediavault.db import DictConnection
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class CreatedToken:
     created_at: datetime
 
 
-def get_or_create_local_user(conn: Connection[Any], username: str) -> User:
+def get_or_create_local_user(conn: DictConnection, username: str) -> User:
     """The user with this name, made as a local account if nobody has it."""
     rows = conn.execute(
         "SELECT id, username, discord_id, avatar_url FROM users"
@@ -74,7 +74,7 @@ def get_or_create_local_user(conn: Connection[Any], username: str) -> User:
     return User.from_row(row)
 
 
-def create_api_token(conn: Connection[Any], user_id: str, name: str) -> CreatedToken:
+def create_api_token(conn: DictConnection, user_id: str, name: str) -> CreatedToken:
     """A new personal API token; only its hash is stored."""
     token = new_token()
     row = conn.execute(
@@ -116,13 +116,13 @@ SELECT id, username, discord_id, avatar_url FROM hit
 """
 
 
-def user_by_api_token(conn: Connection[Any], token: str) -> User | None:
+def user_by_api_token(conn: DictConnection, token: str) -> User | None:
     """The owner of a live API token, or None."""
     row = conn.execute(_USER_BY_API_TOKEN, {"hash": hash_token(token)}).fetchone()
     return None if row is None else User.from_row(row)
 
 
-def user_by_session(conn: Connection[Any], session_token: str) -> User | None:
+def user_by_session(conn: DictConnection, session_token: str) -> User | None:
     """The owner of an unexpired session, or None."""
     row = conn.execute(_USER_BY_SESSION, {"hash": hash_token(session_token)}).fetchone()
     return None if row is None else User.from_row(row)

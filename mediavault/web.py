@@ -139,6 +139,7 @@ class FunctionApp:
                     {"error": {"code": "internal", "message": "internal error"}}, status=500
                 )
             response.headers["X-Request-Id"] = request_id
+            response.headers["X-MediaVault-Function"] = self.name
             elapsed = time.perf_counter() - started
             self.metrics.observe(route, request.method, response.status_code, elapsed)
             if route not in ("/healthz", "/metrics"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ class ServiceSpec:
     argv: tuple[str, ...]
     ready_url: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    stop_signal: int = signal.SIGTERM
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -132,6 +134,9 @@ def infrastructure(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]
                 "-k", "",  # TCP only: no socket file in a shared directory
                 *postgres_flags,
             ),
+            # SIGTERM is a "smart" shutdown that waits for pooled clients to leave; SIGINT is
+            # the fast one: it disconnects them and stops cleanly.
+            stop_signal=signal.SIGINT,
         ),
         ServiceSpec(
             "nsqlookupd",
@@ -168,7 +173,6 @@ def infrastructure(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]
             env={
                 "MINIO_ROOT_USER": settings.storage.access_key,
                 "MINIO_ROOT_PASSWORD": settings.storage.secret_key,
-                "MINIO_REGION": settings.storage.region,
                 "MINIO_UPDATE": "off",
                 "MINIO_NOTIFY_NSQ_ENABLE": "on",
                 "MINIO_NOTIFY_NSQ_NSQD_ADDRESS": settings.queue.nsqd_tcp_address,

@@ -1,0 +1,111 @@
+"""Settings: defaults for the local stack, fail-fast on missing or malformed variables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mediavault.config import DEV_SESSION_SECRET, Settings
+from mediavault.errors import ConfigError
+
+PRODUCTION = {
+    "MEDIAVAULT_ENV": "production",
+    "POSTGRES_HOST": "db.internal",
+    "POSTGRES_PASSWORD": "pg-secret",
+    "MINIO_ROOT_USER": "mediavault",
+    "MINIO_ROOT_PASSWORD": "minio-secret",
+    "S3_ENDPOINT": "minio.internal:9000",
+    "S3_PUBLIC_URL": "https://s3.example.org",
+    "NSQD_TCP_ADDRESS": "nsqd.internal:4150",
+    "NSQD_HTTP_ADDRESS": "nsqd.internal:4151",
+    "DISCORD_CLIENT_ID": "123",
+    "DISCORD_CLIENT_SECRET": "discord-secret",
+    "SESSION_SECRET": "x" * 48,
+    "API_BASE_URL": "https://vault.example.org",
+    "FRONTEND_URL": "https://vault.example.org",
+}
+
+
+def test_development_defaults_match_the_local_stack() -> None:
+    settings = Settings.from_env({})
+    assert not settings.production
+    assert settings.database.port == 15432
+    assert settings.storage.endpoint == "127.0.0.1:19000"
+    assert settings.api_base_url == "http://127.0.0.1:8080"
+    assert settings.uploads.max_upload_bytes == 10 * 1024**3
+    assert settings.auth.session_secret == DEV_SESSION_SECRET
+
+
+def test_production_reads_everything_it_is_given() -> None:
+    settings = Settings.from_env(PRODUCTION)
+    assert settings.production
+    assert settings.database.host == "db.internal"
+    assert settings.storage.public_url == "https://s3.example.org"
+
+
+@pytest.mark.parametrize("variable", sorted(PRODUCTION.keys() - {"MEDIAVAULT_ENV"}))
+def test_production_has_no_default_for_secrets_and_endpoints(variable: str) -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != variable}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert caught.value.variable == variable
+    assert variable in str(caught.value)
+
+
+def test_production_refuses_the_development_session_secret() -> None:
+    with pytest.raises(ConfigError, match="SESSION_SECRET: the development default"):
+        Settings.from_env({**PRODUCTION, "SESSION_SECRET": DEV_SESSION_SECRET})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("POSTGRES_PORT", "five"),
+        ("POSTGRES_PORT", "70000"),
+        ("S3_USE_SSL", "maybe"),
+        ("S3_ENDPOINT", "no-port"),
+        ("S3_PUBLIC_URL", "ftp://example.org"),
+        ("MEDIAVAULT_ENV", "staging"),
+        ("TRANSCODE_ENCODER", "h264"),
+        ("TRANSCODE_CRF", "99"),
+        ("MULTIPART_THRESHOLD_BYTES", "1024"),
+        ("S3_BUCKET", "no_underscores"),
+    ],
+)
+def test_malformed_values_name_their_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: value})
+    assert caught.value.variable == variable
+
+
+def test_pool_bounds_are_checked_together() -> None:
+    with pytest.raises(ConfigError, match="POSTGRES_POOL_MIN_SIZE"):
+        Settings.from_env({"POSTGRES_POOL_MIN_SIZE": "5", "POSTGRES_POOL_MAX_SIZE": "2"})
+
+
+def _run_cli(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mediavault.cli", "init"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_missing_variable_exits_non_zero_naming_it() -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != "POSTGRES_PASSWORD"}
+    result = _run_cli(env)
+    assert result.returncode == 2
+    assert "POSTGRES_PASSWORD" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_malformed_variable_exits_non_zero_naming_it() -> None:
+    result = _run_cli({"POSTGRES_PORT": "not-a-port"})
+    assert result.returncode == 2
+    assert "POSTGRES_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
