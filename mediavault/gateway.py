@@ -25,6 +25,10 @@ HOP_BY_HOP = frozenset(
 )  # fmt: skip
 
 
+# The serving gateway writes these itself; forwarding the function's would duplicate them.
+SET_BY_GATEWAY = frozenset({"server", "date"})
+
+
 class Gateway:
     """A WSGI app forwarding each request to the function its path belongs to."""
 
@@ -55,7 +59,11 @@ class Gateway:
         except httpx.HTTPError as error:
             logger.warning("upstream %s unreachable: %s", function, error)
             return _error(start_response, ServiceUnavailable(f"function {function} unreachable"))
-        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in HOP_BY_HOP]
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in HOP_BY_HOP and k.lower() not in SET_BY_GATEWAY
+        ]
         start_response(f"{response.status_code} {response.reason_phrase}", headers)
         return _stream(response)
 

@@ -49,7 +49,7 @@ install_minio() {
 }
 
 install_nsq() {
-  (cd tools/nsq && GOBIN="$TOOLS_DIR/bin" GOFLAGS=-mod=mod go install \
+  (cd tools/nsq && GOBIN="$TOOLS_DIR/bin" go install \
     github.com/nsqio/nsq/apps/nsqd github.com/nsqio/nsq/apps/nsqlookupd)
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -109,3 +110,28 @@ def test_a_malformed_variable_exits_non_zero_naming_it() -> None:
     assert result.returncode == 2
     assert "POSTGRES_PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class _Recording(dict[str, str]):
+    """An environment that remembers every variable asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> Any:  # type: ignore[override]
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def test_env_example_lists_every_variable_settings_read() -> None:
+    from pathlib import Path
+
+    from mediavault.devstack.layout import StackLayout
+
+    environ = _Recording()
+    StackLayout.from_env(Settings.from_env(environ), environ)
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    listed = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")}
+    assert environ.asked
+    assert environ.asked - {"HOME"} <= listed, environ.asked - listed

@@ -78,7 +78,7 @@ def _initialise_then_announce(
         f"  S3 (presigned URLs) at {layout.settings.storage.public_url}\n"
         "  Get an API token from a second terminal:\n"
         "    .venv/bin/mediavault token create --user alice\n"
-        f"  then: curl -H 'Authorization: Bearer <token>' {gateway}/api/auth/me\n"
+        "  and send it as `Authorization: Bearer <token>` to the API.\n"
         "  Ctrl-C stops everything.\n"
     )
     print(banner, flush=True)  # noqa: T201  (the banner is for the person at the terminal)
