@@ -71,7 +71,9 @@ class Gateway:
 def _raw_path(environ: WSGIEnvironment) -> str:
     from urllib.parse import quote
 
-    path = quote(environ.get("PATH_INFO", "") or "/", safe="/:@!$&'()*+,;=-._~%")
+    # PEP 3333: PATH_INFO holds the request's bytes decoded as latin-1; re-encode them as sent.
+    raw = (environ.get("PATH_INFO", "") or "/").encode("latin-1")
+    path = quote(raw, safe="/:@!$&'()*+,;=-._~")
     query = environ.get("QUERY_STRING", "")
     return f"{path}?{query}" if query else path
 
