@@ -22,23 +22,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mediavault.devstack.services import (  # noqa: E402
-    ServiceSpec,
-    ensure_database,
-    function_specs,
-    infrastructure,
-    init_postgres_cluster,
-)
-from mediavault.provision import initialize  # noqa: E402
+from mediavault.devstack.services import ServiceSpec, function_specs  # noqa: E402
 from mediavault.routes import FUNCTIONS  # noqa: E402
-from tests.harness import (  # noqa: E402
-    ProcessGroup,
-    binaries,
-    free_port,
-    layout_for,
-    make_shared_dir,
-    stack_environment,
-)
+from tests.harness import ProcessGroup, Stack, free_port, running_stack  # noqa: E402
 
 HELLO = """
 def hello(request):
@@ -73,49 +59,44 @@ def main() -> None:
     # An image ships compiled bytecode; do the same here even where PYTHONDONTWRITEBYTECODE is set.
     compileall.compile_dir(ROOT / "mediavault", quiet=1)
 
-    base = make_shared_dir("mediavault-bench-")
-    env = stack_environment(base)
-    layout = layout_for(env)
-    tools = binaries()
-    init_postgres_cluster(layout, tools)
-    group = ProcessGroup(base, env)
     hello_dir = Path(tempfile.mkdtemp(prefix="hello-fn-"))
     (hello_dir / "main.py").write_text(HELLO)
     try:
-        for spec in infrastructure(layout, tools):
-            group.start(spec)
-        ensure_database(layout)
-        initialize(layout.settings)
-        specs = {spec.name[3:]: spec for spec in function_specs(layout, tools)}
-        hello_port = free_port()
-        hello = ServiceSpec(
-            "hello",
-            (
-                str(tools.python_bin / "functions-framework"),
-                "--source", str(hello_dir / "main.py"),
-                "--target", "hello",
-                "--host", "127.0.0.1",
-                "--port", str(hello_port),
-            ),
-        )  # fmt: skip
-        samples: dict[str, list[float]] = {name: [] for name in ("hello-world", *FUNCTIONS)}
-        for _ in range(rounds):
-            for name in FUNCTIONS:
-                samples["hello-world"].append(
-                    time_to_first_200(group, hello, f"http://127.0.0.1:{hello_port}/")
-                )
-                url = f"{layout.function_url(name)}/healthz"
-                samples[name].append(time_to_first_200(group, specs[name], url))
-        baseline = statistics.median(samples["hello-world"])
-        print(f"cold start, median of {rounds} runs each (process start -> first 200)")
-        print(f"{'function':<14}{'median s':>10}{'ratio':>8}")
-        for name, values in samples.items():
-            median = statistics.median(values)
-            print(f"{name:<14}{median:>10.3f}{median / baseline:>8.2f}x")
+        with running_stack("mediavault-bench-") as stack:
+            _measure(stack, hello_dir, rounds)
     finally:
-        group.stop_all()
-        shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(hello_dir, ignore_errors=True)
+
+
+def _measure(stack: Stack, hello_dir: Path, rounds: int) -> None:
+    """Alternate hello-world and each function; print medians and ratios."""
+    layout, tools, group = stack.layout, stack.binaries, stack.processes
+    specs = {spec.name[3:]: spec for spec in function_specs(layout, tools)}
+    hello_port = free_port()
+    hello = ServiceSpec(
+        "hello",
+        (
+            str(tools.python_bin / "functions-framework"),
+            "--source", str(hello_dir / "main.py"),
+            "--target", "hello",
+            "--host", "127.0.0.1",
+            "--port", str(hello_port),
+        ),
+    )  # fmt: skip
+    samples: dict[str, list[float]] = {name: [] for name in ("hello-world", *FUNCTIONS)}
+    for _ in range(rounds):
+        for name in FUNCTIONS:
+            samples["hello-world"].append(
+                time_to_first_200(group, hello, f"http://127.0.0.1:{hello_port}/")
+            )
+            url = f"{layout.function_url(name)}/healthz"
+            samples[name].append(time_to_first_200(group, specs[name], url))
+    baseline = statistics.median(samples["hello-world"])
+    print(f"cold start, median of {rounds} runs each (process start -> first 200)")
+    print(f"{'function':<14}{'median s':>10}{'ratio':>8}")
+    for name, values in samples.items():
+        median = statistics.median(values)
+        print(f"{name:<14}{median:>10.3f}{median / baseline:>8.2f}x")
 
 
 if __name__ == "__main__":

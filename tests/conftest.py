@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
-from mediavault.config import Settings
-from mediavault.devstack.services import ensure_database, infrastructure, init_postgres_cluster
-from mediavault.provision import initialize
 from mediavault.services import Services
-from tests.harness import ProcessGroup, binaries, layout_for, make_shared_dir, stack_environment
+from tests.harness import Stack, running_stack
 
-if TYPE_CHECKING:
-    from mediavault.devstack.layout import Binaries, StackLayout
+__all__ = ["Stack"]
 
 # Variables MediaVault reads; none of the developer's own may leak into a test.
 _OWNED_PREFIXES = (
@@ -36,35 +29,11 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-@dataclass
-class Stack:
-    """The running test stack: its environment, settings and processes."""
-
-    env: dict[str, str]
-    settings: Settings
-    layout: StackLayout
-    binaries: Binaries
-    processes: ProcessGroup
-
-
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    """Start the infrastructure once, create the database and run `init` against it."""
-    base = make_shared_dir("mediavault-test-")
-    env = stack_environment(base)
-    layout = layout_for(env)
-    tools = binaries()
-    init_postgres_cluster(layout, tools)
-    processes = ProcessGroup(base, env)
-    try:
-        for spec in infrastructure(layout, tools):
-            processes.start(spec)
-        ensure_database(layout)
-        initialize(layout.settings)
-        yield Stack(env, layout.settings, layout, tools, processes)
-    finally:
-        processes.stop_all()
-        shutil.rmtree(base, ignore_errors=True)
+    """Start the infrastructure once for the session, with `init` applied."""
+    with running_stack("mediavault-test-") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +18,15 @@ from typing import IO, Any
 
 from mediavault.config import Settings
 from mediavault.devstack.layout import Binaries, StackLayout, default_tools_dir
-from mediavault.devstack.services import ServiceSpec, wait_ready
+from mediavault.devstack.services import (
+    ServiceSpec,
+    ensure_database,
+    infrastructure,
+    init_postgres_cluster,
+    wait_ready,
+    wait_until,
+)
+from mediavault.provision import initialize
 
 DEADLINE_SECONDS = 60.0
 
@@ -32,11 +40,7 @@ def free_port() -> int:
 
 def poll(check: Callable[[], bool], what: str, deadline_seconds: float = DEADLINE_SECONDS) -> None:
     """Wait for a condition under a deadline (never a bare sleep)."""
-    deadline = time.monotonic() + deadline_seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {deadline_seconds}s waiting for {what}")
-        time.sleep(0.05)
+    wait_until(check, deadline_seconds, what)
 
 
 def make_shared_dir(prefix: str) -> Path:
@@ -204,3 +208,34 @@ def nsq_collector(address: str, topic: str, channel: str) -> Iterator[NsqCollect
         yield collector
     finally:
         collector.close()
+
+
+@dataclass
+class Stack:
+    """A running throwaway stack: its environment, settings and processes."""
+
+    env: dict[str, str]
+    settings: Settings
+    layout: StackLayout
+    binaries: Binaries
+    processes: ProcessGroup
+
+
+@contextmanager
+def running_stack(prefix: str) -> Iterator[Stack]:
+    """PostgreSQL, nsqlookupd, nsqd and MinIO on free ports, initialised, removed afterwards."""
+    base = make_shared_dir(prefix)
+    env = stack_environment(base)
+    layout = layout_for(env)
+    tools = binaries()
+    init_postgres_cluster(layout, tools)
+    processes = ProcessGroup(base, env)
+    try:
+        for spec in infrastructure(layout, tools):
+            processes.start(spec)
+        ensure_database(layout)
+        initialize(layout.settings)
+        yield Stack(env, layout.settings, layout, tools, processes)
+    finally:
+        processes.stop_all()
+        shutil.rmtree(base, ignore_errors=True)
