@@ -13,6 +13,7 @@ MediaVaultError
     ├── Conflict                409 conflict
     ├── PayloadTooLarge         413 payload_too_large
     ├── UnsupportedMediaType    415 unsupported_media_type
+    ├── BadGateway              502 provider_error (Discord refused or failed)
     └── ServiceUnavailable      503 service_unavailable
 """
 
@@ -113,6 +114,13 @@ class UnsupportedMediaType(HTTPError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class BadGateway(HTTPError):
+    """An upstream we depend on (Discord) answered with an error or not at all."""
+
+    status = 502
+    code = "provider_error"
 
 
 class ServiceUnavailable(HTTPError):

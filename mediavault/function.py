@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from mediavault.config import load_settings_or_exit
 from mediavault.logs import configure_logging
 from mediavault.services import LazyServices, Services
-from mediavault.web import Endpoint, FunctionApp
+from mediavault.web import EndpointsFactory, FunctionApp
 
 if TYPE_CHECKING:
     from mediavault.config import Settings
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
 
 def create_function(
     name: str,
-    endpoints: Iterable[Endpoint] = (),
+    endpoints: EndpointsFactory | None = None,
     settings: Settings | None = None,
     services: Services | None = None,
 ) -> FunctionApp:
@@ -29,4 +28,4 @@ def create_function(
         lazy = LazyServices(lambda: given)
     else:
         lazy = LazyServices(lambda: Services.from_settings(settings))
-    return FunctionApp(name, lazy, endpoints)
+    return FunctionApp(name, settings, lazy, endpoints)

@@ -126,3 +126,37 @@ def user_by_session(conn: DictConnection, session_token: str) -> User | None:
     """The owner of an unexpired session, or None."""
     row = conn.execute(_USER_BY_SESSION, {"hash": hash_token(session_token)}).fetchone()
     return None if row is None else User.from_row(row)
+
+
+def upsert_discord_user(
+    conn: DictConnection, discord_id: str, username: str, avatar_url: str | None
+) -> User:
+    """The user for a Discord account, created on first sign-in, renamed when Discord says so."""
+    row = conn.execute(
+        "INSERT INTO users (discord_id, username, avatar_url, last_login_at)"
+        " VALUES (%s, %s, %s, now())"
+        " ON CONFLICT (discord_id) DO UPDATE SET username = EXCLUDED.username,"
+        " avatar_url = EXCLUDED.avatar_url, last_login_at = now(), updated_at = now()"
+        " RETURNING id, username, discord_id, avatar_url",
+        (discord_id, username, avatar_url),
+    ).fetchone()
+    assert row is not None
+    return User.from_row(row)
+
+
+def list_api_tokens(conn: DictConnection, user_id: str) -> list[dict[str, Any]]:
+    """The user's tokens, oldest first, without any secret."""
+    rows = conn.execute(
+        "SELECT id, name, created_at, last_used_at FROM api_tokens"
+        " WHERE user_id = %s ORDER BY created_at, id",
+        (user_id,),
+    ).fetchall()
+    return [{**row, "id": str(row["id"])} for row in rows]
+
+
+def delete_api_token(conn: DictConnection, user_id: str, token_id: str) -> bool:
+    """Revoke one of the user's tokens at once; False when it is not theirs or not there."""
+    result = conn.execute(
+        "DELETE FROM api_tokens WHERE id = %s AND user_id = %s", (token_id, user_id)
+    )
+    return result.rowcount > 0

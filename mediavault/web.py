@@ -16,11 +16,21 @@ from werkzeug.exceptions import NotFound as RoutingNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from mediavault.errors import BadRequest, HTTPError, MethodNotAllowed, NotFound, ServiceUnavailable
+from mediavault.errors import (
+    BadRequest,
+    Forbidden,
+    HTTPError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+)
 from mediavault.logs import correlation_id
 from mediavault.metrics import HttpMetrics
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from mediavault.config import Settings
     from mediavault.services import LazyServices, Services
     from mediavault.users import User
 
@@ -38,11 +48,16 @@ class RequestContext:
     services: Services
     request_id: str
 
+    @property
+    def settings(self) -> Settings:
+        """The function's settings."""
+        return self.services.settings
+
     def user(self) -> User:
         """The authenticated user, or Unauthorized."""
         from mediavault.auth import authenticate
 
-        cookie_name = self.services.settings.auth.session_cookie_name
+        cookie_name = self.settings.auth.session_cookie_name
         return authenticate(
             self.services.pool,
             self.request.headers.get("Authorization"),
@@ -61,6 +76,7 @@ class RequestContext:
 
 
 Handler = Callable[..., Response]
+EndpointsFactory = Callable[["CollectorRegistry"], Iterable["Endpoint"]]
 
 
 @dataclass(frozen=True)
@@ -89,29 +105,70 @@ def error_response(error: HTTPError, extra: Mapping[str, object] | None = None) 
     return json_response({**error.to_dict(), **(extra or {})}, status=error.status)
 
 
+def set_cookie(
+    response: Response,
+    settings: Settings,
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    path: str = "/",
+) -> None:
+    """An HttpOnly, SameSite=Lax cookie, Secure whenever the API is served over https."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        domain=settings.auth.session_cookie_domain or None,
+        secure=settings.api_base_url.startswith("https://"),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def clear_cookie(response: Response, settings: Settings, name: str, path: str = "/") -> None:
+    """Tell the browser to drop a cookie set by set_cookie."""
+    set_cookie(response, settings, name, "", max_age=0, path=path)
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
+CORS_HEADERS = "Authorization, Content-Type, X-Request-Id"
+
+
 class FunctionApp:
     """A functions-framework target: dispatches to endpoints and adds /healthz and /metrics."""
 
     def __init__(
         self,
         name: str,
+        settings: Settings,
         services: LazyServices,
-        endpoints: Iterable[Endpoint] = (),
+        endpoints: EndpointsFactory | None = None,
     ) -> None:
         self.name = name
+        self.settings = settings
         self.services = services
         self.metrics = HttpMetrics(name)
+        self.cors_origin = _origin(settings.frontend_url)
         builtin = [
             Endpoint("/healthz", ("GET",), self._healthz),
             Endpoint("/metrics", ("GET",), self._metrics),
         ]
-        self._handlers: dict[str, Handler] = {}
-        rules = []
-        for endpoint in [*builtin, *endpoints]:
-            self._handlers[endpoint.pattern] = endpoint.handler
-            rules.append(
-                Rule(endpoint.pattern, endpoint=endpoint.pattern, methods=endpoint.methods)
-            )
+        own = list(endpoints(self.metrics.registry)) if endpoints is not None else []
+        # One rule per endpoint, keyed by position: a pattern may have a handler per method.
+        self._endpoints = [*builtin, *own]
+        rules = [
+            Rule(endpoint.pattern, endpoint=index, methods=endpoint.methods)
+            for index, endpoint in enumerate(self._endpoints)
+        ]
         self._url_map = Map(rules, strict_slashes=False, merge_slashes=False)
 
     def __call__(self, request: Request) -> Response:
@@ -119,27 +176,19 @@ class FunctionApp:
         started = time.perf_counter()
         request_id = _request_id(request.headers.get("X-Request-Id"))
         token = correlation_id.set(request_id)
-        route = "unmatched"
+        origin = request.headers.get("Origin")
         try:
-            try:
-                adapter = self._url_map.bind_to_environ(request.environ)
-                route, arguments = adapter.match()
-                context = RequestContext(request, self.services.get(), request_id)
-                response = self._handlers[route](context, **arguments)
-            except RoutingNotFound:
-                response = error_response(NotFound(f"no route for {request.path}"))
-            except RoutingMethodNotAllowed as error:
-                response = error_response(MethodNotAllowed(f"{request.method} not allowed here"))
-                response.headers["Allow"] = ", ".join(error.valid_methods or ())
-            except HTTPError as error:
-                response = error_response(error)
-            except Exception:
-                logger.exception("unhandled error", extra={"function": self.name, "route": route})
-                response = json_response(
-                    {"error": {"code": "internal", "message": "internal error"}}, status=500
-                )
+            if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+                route, response = "preflight", self._preflight(origin)
+            else:
+                route, response = self._dispatch(request, request_id)
             response.headers["X-Request-Id"] = request_id
             response.headers["X-MediaVault-Function"] = self.name
+            if origin is not None and origin == self.cors_origin:
+                response.headers["Access-Control-Allow-Origin"] = origin
+                response.headers["Access-Control-Allow-Credentials"] = "true"
+                response.headers["Access-Control-Expose-Headers"] = "X-Request-Id"
+            response.vary.add("Origin")
             elapsed = time.perf_counter() - started
             self.metrics.observe(route, request.method, response.status_code, elapsed)
             if route not in ("/healthz", "/metrics"):
@@ -153,6 +202,38 @@ class FunctionApp:
             return response
         finally:
             correlation_id.reset(token)
+
+    def _dispatch(self, request: Request, request_id: str) -> tuple[str, Response]:
+        """The matched route pattern and the handler's response (errors become JSON)."""
+        route = "unmatched"
+        try:
+            adapter = self._url_map.bind_to_environ(request.environ)
+            index, arguments = adapter.match()
+            endpoint = self._endpoints[index]
+            route = endpoint.pattern
+            context = RequestContext(request, self.services.get(), request_id)
+            return route, endpoint.handler(context, **arguments)
+        except RoutingNotFound:
+            return route, error_response(NotFound(f"no route for {request.path}"))
+        except RoutingMethodNotAllowed as error:
+            response = error_response(MethodNotAllowed(f"{request.method} not allowed here"))
+            response.headers["Allow"] = ", ".join(error.valid_methods or ())
+            return route, response
+        except HTTPError as error:
+            return route, error_response(error)
+        except Exception:
+            logger.exception("unhandled error", extra={"function": self.name, "route": route})
+            body = {"error": {"code": "internal", "message": "internal error"}}
+            return route, json_response(body, status=500)
+
+    def _preflight(self, origin: str | None) -> Response:
+        if origin != self.cors_origin:
+            return error_response(Forbidden("origin not allowed", code="cors_origin_denied"))
+        response = Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+        return response
 
     def _healthz(self, context: RequestContext) -> Response:
         from mediavault.db import ping

@@ -49,7 +49,7 @@ DEMO = textwrap.dedent(
         raise RuntimeError("db password is hunter2")
 
 
-    app = create_function("demo", [
+    app = create_function("demo", lambda registry: [
         Endpoint("/api/demo/ok", ("GET",), ok),
         Endpoint("/api/demo/me", ("GET",), me),
         Endpoint("/api/demo/echo", ("POST",), echo),
