@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,12 @@ class Discord:
         return "identify guilds" if self.settings.discord_guild_ids else "identify"
 
     def _client(self, token: dict[str, Any] | None = None) -> OAuth2Client:
-        from authlib.integrations.httpx_client import OAuth2Client
+        from authlib.deprecate import AuthlibDeprecationWarning  # installs authlib's filter
+
+        with warnings.catch_warnings():
+            # authlib 1.9 nudges towards the httpx2 package on import; we pin and test httpx.
+            warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+            from authlib.integrations.httpx_client import OAuth2Client
 
         return OAuth2Client(
             client_id=self.settings.discord_client_id,
@@ -125,6 +131,9 @@ class Discord:
         except OAuthError as error:
             logger.warning("Discord %s refused: %s", what, error)
             raise ProviderError(f"Discord refused the {what}: {error.error}") from None
+        except httpx.HTTPStatusError as error:
+            logger.warning("Discord %s failed: HTTP %s", what, error.response.status_code)
+            raise ProviderError(f"Discord answered {error.response.status_code} ({what})") from None
         except httpx.HTTPError as error:
             logger.warning("Discord %s failed: %s", what, error)
             raise ProviderError(

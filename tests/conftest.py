@@ -13,6 +13,8 @@ from tests.harness import Stack, running_stack
 
 __all__ = ["Stack"]
 
+pytest_plugins = ["tests.auth_fixtures"]
+
 # Variables MediaVault reads; none of the developer's own may leak into a test.
 _OWNED_PREFIXES = (
     "MEDIAVAULT_", "POSTGRES_", "MINIO_", "S3_", "NSQ", "DISCORD_", "SESSION_",
