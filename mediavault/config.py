@@ -64,6 +64,7 @@ class StorageSettings:
     region: str
     bucket: str
     presign_expiry_seconds: int
+    download_expiry_seconds: int
     notify_arn: str
 
 
@@ -100,8 +101,10 @@ class UploadSettings:
 
     max_upload_bytes: int
     multipart_threshold_bytes: int
+    multipart_part_size_bytes: int
     allowed_content_types: tuple[str, ...]
     user_quota_bytes: int
+    pending_max_age_seconds: int
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,9 @@ class Settings:
                 presign_expiry_seconds=env.integer(
                     "PRESIGN_EXPIRY_SECONDS", 3600, minimum=60, maximum=7 * 24 * 3600
                 ),
+                download_expiry_seconds=env.integer(
+                    "DOWNLOAD_URL_EXPIRY_SECONDS", 900, minimum=60, maximum=7 * 24 * 3600
+                ),
                 notify_arn=env.text("MINIO_NOTIFY_ARN", "arn:minio:sqs::_:nsq"),
             ),
             queue=QueueSettings(
@@ -205,10 +211,16 @@ class Settings:
                 multipart_threshold_bytes=env.integer(
                     "MULTIPART_THRESHOLD_BYTES", 64 * MIB, minimum=5 * MIB
                 ),
+                multipart_part_size_bytes=env.integer(
+                    "MULTIPART_PART_SIZE_BYTES", 16 * MIB, minimum=5 * MIB, maximum=5 * GIB
+                ),
                 allowed_content_types=env.csv(
                     "ALLOWED_CONTENT_TYPES", ("image/*", "video/*", "audio/*")
                 ),
                 user_quota_bytes=env.integer("USER_QUOTA_BYTES", 0, minimum=0),
+                pending_max_age_seconds=env.integer(
+                    "PENDING_UPLOAD_MAX_AGE_SECONDS", 24 * 3600, minimum=60
+                ),
             ),
             transcode=TranscodeSettings(
                 encoder=env.choice("TRANSCODE_ENCODER", "auto", ENCODERS),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from mediavault.errors import StorageError
+from mediavault.errors import BadRequest, StorageError
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from mediavault.config import StorageSettings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ORIGINALS_PREFIX = "originals/"
 DERIVED_PREFIX = "derived/"
@@ -149,6 +151,82 @@ class Storage:
             expires=self._expiry(expires_seconds),
             response_headers=headers,
         )
+
+    def presign_upload_part(
+        self, key: str, upload_id: str, part_number: int, expires_seconds: int | None = None
+    ) -> str:
+        """A URL a browser can PUT one part of a multipart upload to."""
+        return self.signer.get_presigned_url(
+            "PUT",
+            self.bucket,
+            key,
+            expires=self._expiry(expires_seconds),
+            extra_query_params={"uploadId": upload_id, "partNumber": str(part_number)},
+        )
+
+    # Multipart uploads: minio-py exposes these S3 calls only as underscored methods of its
+    # client (its own put_object uses them); the version is pinned and the tests cover them.
+    def start_multipart(self, key: str, content_type: str) -> str:
+        """CreateMultipartUpload; the upload id."""
+        return self._s3("start the multipart upload", lambda: self.client._create_multipart_upload(
+            self.bucket, key, {"Content-Type": content_type}
+        ))  # fmt: skip
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """CompleteMultipartUpload with (part number, etag) pairs in ascending order."""
+        from minio.datatypes import Part
+
+        listed = [Part(number, etag.strip('"')) for number, etag in parts]
+        self._s3("complete the multipart upload", lambda: self.client._complete_multipart_upload(
+            self.bucket, key, upload_id, listed
+        ))  # fmt: skip
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload; an upload that is already gone is fine."""
+        from minio.error import S3Error
+
+        try:
+            self.client._abort_multipart_upload(self.bucket, key, upload_id)
+        except S3Error as error:
+            if error.code != "NoSuchUpload":
+                raise StorageError(f"cannot abort the upload: {error.code}") from error
+
+    def exists(self, key: str) -> bool:
+        """True when the object is there."""
+        from minio.error import S3Error
+
+        try:
+            self.client.stat_object(self.bucket, key)
+        except S3Error as error:
+            if error.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return False
+            raise StorageError(f"cannot look up {key}: {error.code}") from error
+        return True
+
+    def remove(self, keys: list[str], prefixes: tuple[str, ...] = ()) -> None:
+        """Delete objects and everything under prefixes; raise if any deletion failed."""
+        from minio.deleteobjects import DeleteObject
+
+        names = list(keys)
+        for prefix in prefixes:
+            names += [
+                o.object_name
+                for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if o.object_name is not None
+            ]
+        errors = list(self.client.remove_objects(self.bucket, [DeleteObject(n) for n in names]))
+        if errors:
+            raise StorageError(f"could not delete {len(errors)} objects: {errors[0].code}")
+
+    def _s3(self, what: str, call: Callable[[], T]) -> T:
+        from minio.error import S3Error
+
+        try:
+            return call()
+        except S3Error as error:
+            if error.code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall", "NoSuchUpload"):
+                raise BadRequest(f"cannot {what}: {error.message}", code=error.code) from error
+            raise StorageError(f"cannot {what}: {error.code}") from error
 
     def ping(self, timeout: float = 2.0) -> None:
         """Raise StorageError unless MinIO's liveness endpoint answers 200."""

@@ -1,0 +1,90 @@
+"""The media function: the signed-in user's media and tags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from werkzeug.wrappers import Response
+
+from mediavault.web import Endpoint, RequestContext, json_response
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+PRIVATE = {"Cache-Control": "private, no-store"}
+
+
+def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
+    """Every route of the media function."""
+    return [
+        Endpoint("/api/media", ("GET",), list_media),
+        Endpoint("/api/media/<uuid:media_id>", ("GET",), get_media),
+        Endpoint("/api/media/<uuid:media_id>", ("PATCH",), patch_media),
+        Endpoint("/api/media/<uuid:media_id>", ("DELETE",), delete_media),
+        Endpoint("/api/tags", ("GET",), list_tags),
+    ]
+
+
+def list_media(ctx: RequestContext) -> Response:
+    """GET /api/media: a page of the user's media, newest first."""
+    from mediavault import media
+    from mediavault.pagination import Cursor, parse_limit
+
+    user = ctx.user()
+    args = ctx.request.args
+    where = media.MediaFilter.parse(
+        args.get("status"), args.get("kind"), args.getlist("tag"), args.get("q")
+    )
+    limit = parse_limit(args.get("limit"))
+    cursor = Cursor.decode(args["cursor"]) if args.get("cursor") else None
+    with ctx.services.pool.connection() as conn:
+        rows, next_cursor = media.list_media(conn, user.id, where, limit, cursor)
+    storage = ctx.services.storage
+    body = {
+        "items": [media.to_json(row, storage) for row in rows],
+        "next_cursor": next_cursor.encode() if next_cursor else None,
+    }
+    return json_response(body, headers=PRIVATE)
+
+
+def get_media(ctx: RequestContext, media_id: object) -> Response:
+    """GET /api/media/{id}."""
+    from mediavault import media
+
+    user = ctx.user()
+    with ctx.services.pool.connection() as conn:
+        row = media.get_media(conn, user.id, str(media_id))
+    return json_response(media.to_json(row, ctx.services.storage), headers=PRIVATE)
+
+
+def patch_media(ctx: RequestContext, media_id: object) -> Response:
+    """PATCH /api/media/{id}: title and tags."""
+    from mediavault import media
+
+    user = ctx.user()
+    body = ctx.json_body()
+    with ctx.services.pool.connection() as conn, conn.transaction():
+        media.update_media(conn, user.id, str(media_id), body)
+        row = media.get_media(conn, user.id, str(media_id))
+    return json_response(media.to_json(row, ctx.services.storage), headers=PRIVATE)
+
+
+def delete_media(ctx: RequestContext, media_id: object) -> Response:
+    """DELETE /api/media/{id}: the row and every object of the media."""
+    from mediavault import media
+
+    user = ctx.user()
+    with ctx.services.pool.connection() as conn, conn.transaction():
+        media.delete_media(conn, ctx.services.storage, user.id, str(media_id))
+    return Response(status=204)
+
+
+def list_tags(ctx: RequestContext) -> Response:
+    """GET /api/tags: the user's tags with counts."""
+    from mediavault import media
+
+    user = ctx.user()
+    with ctx.services.pool.connection() as conn:
+        items = media.list_tags(conn, user.id)
+    return json_response({"items": items, "next_cursor": None}, headers=PRIVATE)

@@ -1,0 +1,224 @@
+"""The user's media: listing with filters and keyset pages, one item, edits, tags, deletion."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from mediavault.errors import BadRequest, NotFound
+from mediavault.pagination import Cursor
+from mediavault.storage import DERIVED_PREFIX
+
+if TYPE_CHECKING:
+    from mediavault.db import DictConnection
+    from mediavault.storage import Storage
+
+STATUSES = ("pending", "processing", "ready", "failed")
+KINDS = ("video", "image", "audio", "other")
+MAX_TAGS = 50
+
+# Columns of a media response; tags and processing state come along in one round trip.
+_SELECT = """
+SELECT m.id, m.owner_id, m.title, m.filename, m.content_type, m.kind, m.status, m.error,
+       m.size_bytes, m.width, m.height, m.duration_ms, m.video_codec, m.audio_codec,
+       m.original_key, m.upload_id, m.playback_key, m.thumbnail_key, m.created_at, m.updated_at,
+       coalesce((SELECT array_agg(t.name ORDER BY lower(t.name)) FROM media_tags mt
+                 JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = m.id), '{}') AS tags,
+       j.attempts, j.encoder, j.progress, j.started_at, j.finished_at
+FROM media m LEFT JOIN processing_jobs j ON j.media_id = m.id
+"""
+
+
+@dataclass(frozen=True)
+class MediaFilter:
+    """What `GET /api/media` may narrow the list by."""
+
+    status: str | None = None
+    kind: str | None = None
+    tags: tuple[str, ...] = ()
+    query: str | None = None
+
+    @classmethod
+    def parse(
+        cls, status: str | None, kind: str | None, tags: list[str], q: str | None
+    ) -> MediaFilter:
+        """Validate the query string's filters."""
+        if status is not None and status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        if kind is not None and kind not in KINDS:
+            raise BadRequest(f"kind must be one of {', '.join(KINDS)}")
+        if len(tags) > MAX_TAGS or any(not t.strip() or len(t) > 64 for t in tags):
+            raise BadRequest("tag filters must be 1 to 64 characters, at most 50 of them")
+        if q is not None and len(q) > 200:
+            raise BadRequest("q must be at most 200 characters")
+        return cls(status, kind, tuple(t.strip() for t in tags), q or None)
+
+
+def list_media(
+    conn: DictConnection, owner_id: str, where: MediaFilter, limit: int, cursor: Cursor | None
+) -> tuple[list[dict[str, Any]], Cursor | None]:
+    """One page of the owner's media, newest first, and the cursor of the next page."""
+    conditions: list[sql.Composable] = [sql.SQL("m.owner_id = %(owner)s")]
+    params: dict[str, Any] = {"owner": owner_id, "limit": limit + 1}
+    if where.status is not None:
+        conditions.append(sql.SQL("m.status = %(status)s"))
+        params["status"] = where.status
+    if where.kind is not None:
+        conditions.append(sql.SQL("m.kind = %(kind)s"))
+        params["kind"] = where.kind
+    for index, tag in enumerate(dict.fromkeys(t.lower() for t in where.tags)):
+        name = f"tag{index}"
+        conditions.append(sql.SQL(
+            "EXISTS (SELECT 1 FROM media_tags mt JOIN tags t ON t.id = mt.tag_id"
+            " WHERE mt.media_id = m.id AND t.owner_id = %(owner)s AND lower(t.name) = {})"
+        ).format(sql.Placeholder(name)))  # fmt: skip
+        params[name] = tag
+    if where.query is not None:
+        conditions.append(sql.SQL("(m.title ILIKE %(q)s OR m.filename ILIKE %(q)s)"))
+        params["q"] = "%" + _escape_like(where.query) + "%"
+    if cursor is not None:
+        conditions.append(sql.SQL("(m.created_at, m.id) < (%(after_at)s, %(after_id)s)"))
+        params.update(after_at=cursor.created_at, after_id=cursor.id)
+    query = sql.SQL(
+        "{select} WHERE {conditions} ORDER BY m.created_at DESC, m.id DESC LIMIT %(limit)s"
+    ).format(select=sql.SQL(_SELECT), conditions=sql.SQL(" AND ").join(conditions))
+    rows = conn.execute(query, params).fetchall()
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = Cursor(page[-1]["created_at"], str(page[-1]["id"])) if more else None
+    return page, next_cursor
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def get_media(
+    conn: DictConnection, owner_id: str, media_id: str, *, lock: bool = False
+) -> dict[str, Any]:
+    """One of the owner's media; NotFound for anything else."""
+    query = _SELECT + " WHERE m.id = %s AND m.owner_id = %s" + (" FOR UPDATE OF m" if lock else "")
+    row = conn.execute(query, (media_id, owner_id)).fetchone()
+    if row is None:
+        raise NotFound("no such media")
+    return row
+
+
+def update_media(conn: DictConnection, owner_id: str, media_id: str, body: dict[str, Any]) -> None:
+    """Apply a PATCH: title and/or the full list of tags."""
+    unknown = set(body) - {"title", "tags"}
+    if unknown:
+        raise BadRequest(f"cannot change {', '.join(sorted(unknown))}")
+    get_media(conn, owner_id, media_id, lock=True)
+    if "title" in body:
+        title = body["title"]
+        if title is not None and (not isinstance(title, str) or len(title) > 200):
+            raise BadRequest("title must be a string of at most 200 characters, or null")
+        conn.execute(
+            "UPDATE media SET title = %s, updated_at = now() WHERE id = %s",
+            ((title or "").strip() or None, media_id),
+        )
+    if "tags" in body:
+        set_tags(conn, owner_id, media_id, parse_tags(body["tags"]))
+
+
+def parse_tags(raw: object) -> list[str]:
+    """Tag names: trimmed, 1..64 printable characters, deduplicated case-insensitively."""
+    if not isinstance(raw, list) or len(raw) > MAX_TAGS:
+        raise BadRequest(f"tags must be a list of at most {MAX_TAGS} names")
+    names: dict[str, str] = {}
+    for item in raw:
+        if not isinstance(item, str):
+            raise BadRequest("tags must be strings")
+        name = unicodedata.normalize("NFC", " ".join(item.split()))
+        if not 1 <= len(name) <= 64 or any(unicodedata.category(c)[0] == "C" for c in name):
+            raise BadRequest("a tag must be 1 to 64 printable characters")
+        names.setdefault(name.lower(), name)
+    return list(names.values())
+
+
+def set_tags(conn: DictConnection, owner_id: str, media_id: str, names: list[str]) -> None:
+    """Replace the media's tags; tags are made on first use and forgotten when unused."""
+    if names:
+        conn.execute(
+            "INSERT INTO tags (owner_id, name) SELECT %s, unnest(%s::text[])"
+            " ON CONFLICT (owner_id, lower(name)) DO NOTHING",
+            (owner_id, names),
+        )
+    conn.execute("DELETE FROM media_tags WHERE media_id = %s", (media_id,))
+    conn.execute(
+        "INSERT INTO media_tags (media_id, tag_id) SELECT %s, id FROM tags"
+        " WHERE owner_id = %s AND lower(name) = ANY(%s::text[])",
+        (media_id, owner_id, [n.lower() for n in names]),
+    )
+    conn.execute("UPDATE media SET updated_at = now() WHERE id = %s", (media_id,))
+    forget_unused_tags(conn, owner_id)
+
+
+def forget_unused_tags(conn: DictConnection, owner_id: str) -> None:
+    """Delete the owner's tags no media carries any more."""
+    conn.execute(
+        "DELETE FROM tags t WHERE t.owner_id = %s"
+        " AND NOT EXISTS (SELECT 1 FROM media_tags mt WHERE mt.tag_id = t.id)",
+        (owner_id,),
+    )
+
+
+def list_tags(conn: DictConnection, owner_id: str) -> list[dict[str, Any]]:
+    """The owner's tags with how many media carry each, by name."""
+    return conn.execute(
+        "SELECT t.name, count(mt.media_id) AS count FROM tags t"
+        " LEFT JOIN media_tags mt ON mt.tag_id = t.id WHERE t.owner_id = %s"
+        " GROUP BY t.id, t.name ORDER BY lower(t.name)",
+        (owner_id,),
+    ).fetchall()
+
+
+def delete_media(conn: DictConnection, storage: Storage, owner_id: str, media_id: str) -> None:
+    """Delete every object of the media, then its row (and with it its tags and memberships)."""
+    row = get_media(conn, owner_id, media_id, lock=True)
+    if row["upload_id"]:
+        storage.abort_multipart(row["original_key"], row["upload_id"])
+    # Objects first: if storage fails the row stays, and the request can simply be repeated.
+    storage.remove([row["original_key"]], prefixes=(f"{DERIVED_PREFIX}{owner_id}/{media_id}/",))
+    conn.execute("DELETE FROM media WHERE id = %s", (media_id,))
+    forget_unused_tags(conn, owner_id)
+
+
+def to_json(row: dict[str, Any], storage: Storage) -> dict[str, Any]:
+    """The media shape of DESIGN.md, with short-lived presigned URLs for what exists."""
+    expiry = storage.settings.download_expiry_seconds
+    uploaded = row["status"] != "pending"
+    original = storage.presign_get(row["original_key"], expiry) if uploaded else None
+    playback = original
+    if row["status"] == "ready" and row["playback_key"]:
+        playback = storage.presign_get(row["playback_key"], expiry)
+    thumbnail = storage.presign_get(row["thumbnail_key"], expiry) if row["thumbnail_key"] else None
+    return {
+        "id": str(row["id"]),
+        "title": row["title"],
+        "filename": row["filename"],
+        "content_type": row["content_type"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "error": row["error"],
+        "size_bytes": row["size_bytes"],
+        "width": row["width"],
+        "height": row["height"],
+        "duration_ms": row["duration_ms"],
+        "video_codec": row["video_codec"],
+        "audio_codec": row["audio_codec"],
+        "tags": list(row["tags"]),
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+        "urls": {"original": original, "playback": playback, "thumbnail": thumbnail},
+        "processing": {
+            "attempts": row["attempts"] or 0,
+            "encoder": row["encoder"],
+            "progress": row["progress"] if row["progress"] is not None else 0.0,
+            "started_at": row["started_at"].isoformat() if row["started_at"] else None,
+            "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
+        },
+    }

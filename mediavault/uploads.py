@@ -1,0 +1,220 @@
+"""Starting, completing and aborting uploads: validation, the pending media row, presigned URLs."""
+
+from __future__ import annotations
+
+import math
+import mimetypes
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from mediavault.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType
+from mediavault.storage import original_key
+
+if TYPE_CHECKING:
+    from mediavault.config import Settings, UploadSettings
+    from mediavault.db import DictConnection, Pool
+    from mediavault.storage import Storage
+
+MAX_PARTS = 10_000  # S3's limit on the parts of one upload
+_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+_EXTENSION = re.compile(r"\.[a-z0-9]{1,10}")
+KINDS = ("video", "image", "audio")
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """A validated `POST /api/uploads` body."""
+
+    filename: str
+    content_type: str
+    size_bytes: int
+    title: str | None
+
+    @property
+    def kind(self) -> str:
+        """video, image, audio or other, from the announced type."""
+        major = self.content_type.split("/", 1)[0]
+        return major if major in KINDS else "other"
+
+    @property
+    def extension(self) -> str:
+        """A safe extension for the object key: from the filename if sane, else from the type."""
+        suffix = PurePosixPath(self.filename).suffix.lower()
+        if _EXTENSION.fullmatch(suffix):
+            return suffix
+        guessed = mimetypes.guess_extension(self.content_type) or ""
+        return guessed if _EXTENSION.fullmatch(guessed) else ""
+
+
+def parse_upload_request(body: dict[str, Any], limits: UploadSettings) -> UploadRequest:
+    """Check name, type and size; 400, 413 or 415 with the reason."""
+    filename = body.get("filename")
+    if not isinstance(filename, str):
+        raise BadRequest("filename is required", code="invalid_filename")
+    filename = unicodedata.normalize("NFC", filename.strip())
+    if (
+        not filename
+        or len(filename) > 255
+        or set(filename) <= {"."}
+        or any(unicodedata.category(c)[0] == "C" for c in filename)
+        or "/" in filename
+        or "\\" in filename
+    ):
+        raise BadRequest(
+            "filename must be 1 to 255 printable characters, no path", code="invalid_filename"
+        )
+    content_type = body.get("content_type")
+    if not isinstance(content_type, str):
+        raise BadRequest("content_type is required")
+    content_type = content_type.split(";", 1)[0].strip().lower()
+    if not _CONTENT_TYPE.fullmatch(content_type):
+        raise BadRequest("content_type is not a media type")
+    if not any(_type_allowed(content_type, pattern) for pattern in limits.allowed_content_types):
+        raise UnsupportedMediaType(f"{content_type} uploads are not allowed here")
+    size = body.get("size_bytes")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise BadRequest("size_bytes must be a positive integer")
+    if size > limits.max_upload_bytes:
+        raise PayloadTooLarge(f"files may be at most {limits.max_upload_bytes} bytes")
+    title = body.get("title")
+    if title is not None and (not isinstance(title, str) or len(title) > 200):
+        raise BadRequest("title must be a string of at most 200 characters")
+    return UploadRequest(filename, content_type, size, title.strip() or None if title else None)
+
+
+def _type_allowed(content_type: str, pattern: str) -> bool:
+    pattern = pattern.lower()
+    if pattern.endswith("/*"):
+        return content_type.startswith(pattern[:-1])
+    return content_type == pattern
+
+
+def part_size_for(size: int, preferred: int) -> int:
+    """The preferred part size, grown in whole MiB when the file would need over 10,000 parts."""
+    mib = 1024 * 1024
+    needed = math.ceil(size / MAX_PARTS)
+    return max(preferred, math.ceil(needed / mib) * mib)
+
+
+def start_upload(
+    settings: Settings, pool: Pool, storage: Storage, owner_id: str, upload: UploadRequest
+) -> dict[str, Any]:
+    """Insert the pending media row and hand out a presigned PUT, or a multipart upload."""
+    media_id = str(uuid.uuid4())
+    key = original_key(owner_id, media_id, upload.extension)
+    expires_seconds = settings.storage.presign_expiry_seconds
+    expires_at = (datetime.now(UTC) + timedelta(seconds=expires_seconds)).isoformat()
+    multipart = upload.size_bytes > settings.uploads.multipart_threshold_bytes
+    upload_id = storage.start_multipart(key, upload.content_type) if multipart else None
+    try:
+        with pool.connection() as conn, conn.transaction():
+            _check_quota(conn, owner_id, upload.size_bytes, settings.uploads.user_quota_bytes)
+            conn.execute(
+                "INSERT INTO media (id, owner_id, title, filename, content_type, kind,"
+                " size_bytes, original_key, upload_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (media_id, owner_id, upload.title, upload.filename, upload.content_type,
+                 upload.kind, upload.size_bytes, key, upload_id),
+            )  # fmt: skip
+    except Exception:
+        if upload_id is not None:
+            storage.abort_multipart(key, upload_id)
+        raise
+    if upload_id is None:
+        return {
+            "media_id": media_id,
+            "method": "PUT",
+            "url": storage.presign_put(key, expires_seconds),
+            "headers": {"Content-Type": upload.content_type},
+            "expires_at": expires_at,
+        }
+    part_size = part_size_for(upload.size_bytes, settings.uploads.multipart_part_size_bytes)
+    count = math.ceil(upload.size_bytes / part_size)
+    parts = [
+        {"part_number": n, "url": storage.presign_upload_part(key, upload_id, n, expires_seconds)}
+        for n in range(1, count + 1)
+    ]
+    return {
+        "media_id": media_id,
+        "upload_id": upload_id,
+        "part_size": part_size,
+        "parts": parts,
+        "expires_at": expires_at,
+    }
+
+
+def _check_quota(conn: DictConnection, owner_id: str, size: int, quota: int) -> None:
+    if quota <= 0:
+        return
+    # Serialise one user's concurrent uploads so two of them cannot both squeeze under the quota.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (owner_id,))
+    row = conn.execute(
+        "SELECT coalesce(sum(size_bytes), 0) AS used FROM media WHERE owner_id = %s", (owner_id,)
+    ).fetchone()
+    used = int(row["used"]) if row else 0
+    if used + size > quota:
+        raise PayloadTooLarge(
+            f"this upload would exceed your storage quota ({used} of {quota} bytes used)",
+            code="quota_exceeded",
+        )
+
+
+def _pending_upload(conn: DictConnection, owner_id: str, media_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT id, original_key, upload_id, status FROM media"
+        " WHERE id = %s AND owner_id = %s FOR UPDATE",
+        (media_id, owner_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such upload")
+    return row
+
+
+def complete_upload(
+    pool: Pool, storage: Storage, owner_id: str, media_id: str, body: dict[str, Any]
+) -> None:
+    """Finish a multipart upload from the parts the client uploaded (number and ETag each)."""
+    parts = _parse_parts(body.get("parts"))
+    with pool.connection() as conn, conn.transaction():
+        row = _pending_upload(conn, owner_id, media_id)
+        if row["upload_id"] is None:
+            raise Conflict("this upload is not an open multipart upload", code="not_multipart")
+        storage.complete_multipart(row["original_key"], row["upload_id"], parts)
+        conn.execute(
+            "UPDATE media SET upload_id = NULL, updated_at = now() WHERE id = %s", (media_id,)
+        )
+
+
+def _parse_parts(raw: object) -> list[tuple[int, str]]:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_PARTS:
+        raise BadRequest("parts must be a list of {part_number, etag}")
+    parts: list[tuple[int, str]] = []
+    for item in raw:
+        number = item.get("part_number") if isinstance(item, dict) else None
+        etag = item.get("etag") if isinstance(item, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_PARTS:
+            raise BadRequest("part_number must be an integer from 1 to 10000")
+        if not isinstance(etag, str) or not 1 <= len(etag) <= 200:
+            raise BadRequest("etag must be the ETag the part's PUT returned")
+        parts.append((number, etag))
+    numbers = [number for number, _ in parts]
+    if numbers != sorted(set(numbers)):
+        raise BadRequest("parts must be in ascending part_number order, each once")
+    return parts
+
+
+def abort_upload(pool: Pool, storage: Storage, owner_id: str, media_id: str) -> None:
+    """Give up an upload not yet processed: its parts or object and its row go."""
+    with pool.connection() as conn, conn.transaction():
+        row = _pending_upload(conn, owner_id, media_id)
+        if row["status"] != "pending":
+            raise Conflict("the upload is finished; delete the media instead", code="not_pending")
+        if row["upload_id"] is not None:
+            storage.abort_multipart(row["original_key"], row["upload_id"])
+        else:
+            storage.remove([row["original_key"]])
+        conn.execute("DELETE FROM media WHERE id = %s", (media_id,))

@@ -1,0 +1,219 @@
+"""The media function: pages, filters, edits, tags, deletion, and other users' media."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from flask.testing import FlaskClient
+from psycopg import sql
+
+from mediavault.services import Services
+from mediavault.storage import derived_key
+from tests.api_fixtures import ApiUser
+
+
+def _insert(
+    services: Services, owner: ApiUser, *, count: int = 1, same_time: bool = False, **fields: Any
+) -> list[str]:
+    """Media rows straight into the database (newest last), as uploads would leave them."""
+    ids = []
+    with services.pool.connection() as conn:
+        for _ in range(count):
+            media_id = str(uuid.uuid4())
+            values = {
+                "id": media_id, "owner_id": owner.id, "filename": "clip.mp4",
+                "content_type": "video/mp4", "kind": "video", "size_bytes": 10,
+                "original_key": f"originals/{owner.id}/{media_id}.mp4", **fields,
+            }  # fmt: skip
+            if same_time:
+                values["created_at"] = "2026-01-01T00:00:00Z"
+            query = sql.SQL("INSERT INTO media ({}) VALUES ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, values)),
+                sql.SQL(", ").join(sql.Placeholder() * len(values)),
+            )
+            conn.execute(query, list(values.values()))
+            ids.append(media_id)
+    return ids
+
+
+def _all_pages(api: FlaskClient, user: ApiUser, query: str = "", between: Any = None) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        url = f"/api/media?limit=7{query}" + (f"&cursor={cursor}" if cursor else "")
+        page = api.get(url, headers=user.headers).get_json()
+        seen += [item["id"] for item in page["items"]]
+        if between is not None:
+            between()
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+def test_pagination_returns_every_item_once_while_items_are_added(
+    media_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    original = _insert(services, alice, count=20) + _insert(
+        services, alice, count=10, same_time=True
+    )
+    added: list[str] = []
+    seen = _all_pages(
+        media_api, alice, between=lambda: added.extend(_insert(services, alice, count=2))
+    )
+    assert len(seen) == len(set(seen))
+    assert set(original) <= set(seen)
+    assert set(seen) <= set(original) | set(added)
+
+
+def test_filters(media_api: FlaskClient, alice: ApiUser, services: Services) -> None:
+    [ready] = _insert(services, alice, status="ready", title="Summer 100% fun")
+    [image] = _insert(services, alice, kind="image", content_type="image/jpeg", filename="cat.jpg")
+    [failed] = _insert(services, alice, status="failed", error="undecodable")
+
+    def ids(query: str) -> set[str]:
+        response = media_api.get(f"/api/media?{query}", headers=alice.headers)
+        assert response.status_code == 200
+        return {item["id"] for item in response.get_json()["items"]}
+
+    assert ids("status=ready") == {ready}
+    assert ids("status=failed") == {failed}
+    assert ids("kind=image") == {image}
+    assert ids("q=CAT") == {image}
+    assert ids("q=100%25") == {ready}
+    assert ids("q=%25") == {ready}  # a literal %, not a wildcard
+
+
+def test_tags_are_per_user_case_insensitive_and_all_must_match(
+    media_api: FlaskClient, alice: ApiUser, bob: ApiUser, services: Services
+) -> None:
+    first, second, third = _insert(services, alice, count=3)
+    for media_id, tags in ((first, ["Holiday", "beach"]), (second, ["holiday"]), (third, [])):
+        response = media_api.patch(
+            f"/api/media/{media_id}", json={"tags": tags}, headers=alice.headers
+        )
+        assert response.status_code == 200
+    assert media_api.get(f"/api/media/{second}", headers=alice.headers).get_json()["tags"] == [
+        "Holiday"
+    ]
+
+    both = media_api.get("/api/media?tag=HOLIDAY&tag=beach", headers=alice.headers).get_json()
+    assert [item["id"] for item in both["items"]] == [first]
+    holiday = media_api.get("/api/media?tag=holiday", headers=alice.headers).get_json()
+    assert {item["id"] for item in holiday["items"]} == {first, second}
+    assert media_api.get("/api/media?tag=nope", headers=alice.headers).get_json()["items"] == []
+
+    tags = media_api.get("/api/tags", headers=alice.headers).get_json()["items"]
+    assert tags == [{"name": "beach", "count": 1}, {"name": "Holiday", "count": 2}]
+    assert media_api.get("/api/tags", headers=bob.headers).get_json()["items"] == []
+
+    media_api.patch(f"/api/media/{first}", json={"tags": ["holiday"]}, headers=alice.headers)
+    tags = media_api.get("/api/tags", headers=alice.headers).get_json()["items"]
+    assert tags == [{"name": "Holiday", "count": 2}]
+
+
+def test_patch_title_and_validation(
+    media_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    [media_id] = _insert(services, alice)
+    response = media_api.patch(
+        f"/api/media/{media_id}", json={"title": "  New title "}, headers=alice.headers
+    )
+    assert response.get_json()["title"] == "New title"
+    for body in (
+        {"title": 5},
+        {"tags": "x"},
+        {"tags": [""]},
+        {"tags": ["x" * 65]},
+        {"status": "ready"},
+    ):
+        bad = media_api.patch(f"/api/media/{media_id}", json=body, headers=alice.headers)
+        assert bad.status_code == 400, body
+
+
+def test_one_item_has_working_urls_and_processing_state(
+    media_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    media_id = str(uuid.uuid4())
+    storage = services.storage
+    original = f"originals/{alice.id}/{media_id}.mp4"
+    playback = derived_key(alice.id, media_id, "hevc.mp4")
+    thumb = derived_key(alice.id, media_id, "thumb.jpg")
+    for key, data in ((original, b"orig"), (playback, b"hevc"), (thumb, b"jpg")):
+        assert httpx.put(storage.presign_put(key), content=data).status_code == 200
+    _insert(services, alice, id=media_id, original_key=original, status="ready",
+            playback_key=playback, thumbnail_key=thumb, width=1280, height=720)  # fmt: skip
+    with services.pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO processing_jobs (media_id, state, attempts, encoder, progress)"
+            " VALUES (%s, 'succeeded', 1, 'libx265', 1)",
+            (media_id,),
+        )
+    body = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
+    assert body["width"] == 1280
+    assert body["processing"]["encoder"] == "libx265"
+    assert body["processing"]["attempts"] == 1
+    assert httpx.get(body["urls"]["original"]).content == b"orig"
+    assert httpx.get(body["urls"]["playback"]).content == b"hevc"
+    assert httpx.get(body["urls"]["thumbnail"]).content == b"jpg"
+
+
+def test_pending_media_has_no_urls(
+    media_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    [media_id] = _insert(services, alice)
+    body = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
+    assert body["status"] == "pending"
+    assert body["urls"] == {"original": None, "playback": None, "thumbnail": None}
+
+
+def test_delete_leaves_no_object_behind(
+    media_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    media_id = str(uuid.uuid4())
+    storage = services.storage
+    keys = [f"originals/{alice.id}/{media_id}.mp4", derived_key(alice.id, media_id, "hevc.mp4"),
+            derived_key(alice.id, media_id, "thumb.jpg")]  # fmt: skip
+    for key in keys:
+        assert httpx.put(storage.presign_put(key), content=b"x").status_code == 200
+    _insert(
+        services, alice, id=media_id, original_key=keys[0], status="ready", playback_key=keys[1]
+    )
+    media_api.patch(f"/api/media/{media_id}", json={"tags": ["gone"]}, headers=alice.headers)
+
+    assert media_api.delete(f"/api/media/{media_id}", headers=alice.headers).status_code == 204
+    for key in keys:
+        assert not storage.exists(key)
+    leftovers = list(
+        storage.client.list_objects(
+            storage.bucket, prefix=f"derived/{alice.id}/{media_id}/", recursive=True
+        )
+    )
+    assert leftovers == []
+    assert media_api.get(f"/api/media/{media_id}", headers=alice.headers).status_code == 404
+    assert media_api.get("/api/tags", headers=alice.headers).get_json()["items"] == []
+
+
+def test_another_users_media_is_404_everywhere(
+    media_api: FlaskClient, alice: ApiUser, bob: ApiUser, services: Services
+) -> None:
+    [media_id] = _insert(services, alice, status="ready")
+    for method, body in (("GET", None), ("PATCH", {"title": "mine now"}), ("DELETE", None)):
+        response = media_api.open(
+            f"/api/media/{media_id}", method=method, json=body, headers=bob.headers
+        )
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] == "not_found"
+    assert media_api.get("/api/media", headers=bob.headers).get_json()["items"] == []
+    assert (
+        media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()["title"] is None
+    )
+
+
+def test_bad_list_parameters_are_400(media_api: FlaskClient, alice: ApiUser) -> None:
+    for query in ("limit=0", "limit=101", "limit=x", "cursor=garbage", "status=done", "kind=doc"):
+        response = media_api.get(f"/api/media?{query}", headers=alice.headers)
+        assert response.status_code == 400, query
+    assert media_api.get("/api/media").status_code == 401
+    assert media_api.get("/api/media/not-a-uuid", headers=alice.headers).status_code == 404
