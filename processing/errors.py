@@ -1,0 +1,37 @@
+"""Errors of the processing library, under MediaVault's one exception tree.
+
+MediaVaultError
+└── ProcessingError                 something went wrong while processing a media file
+    ├── PermanentProcessingError    the input itself is at fault: mark the media failed at once
+    └── TransientProcessingError    the machine, not the file: retry with backoff
+        └── ProcessingTimeout       ffmpeg/ffprobe ran past its wall-clock limit and was killed
+"""
+
+from __future__ import annotations
+
+from mediavault.errors import MediaVaultError
+
+
+class ProcessingError(MediaVaultError):
+    """Processing a media file failed; the message is readable by the uploader."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PermanentProcessingError(ProcessingError):
+    """The input cannot be processed, however often we try (undecodable, mismatched)."""
+
+
+class TransientProcessingError(ProcessingError):
+    """A failure of the machine or a resource that a retry may not meet again."""
+
+
+class ProcessingTimeout(TransientProcessingError):
+    """A tool ran past its time limit; its whole process group was killed."""
+
+    def __init__(self, reason: str, *, pid: int, timeout: float) -> None:
+        super().__init__(reason)
+        self.pid = pid
+        self.timeout = timeout

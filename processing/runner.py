@@ -1,0 +1,220 @@
+"""Run ffmpeg as a child with -progress, heartbeats and a wall-clock limit that kills it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import selectors
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from processing.errors import (
+    PermanentProcessingError,
+    ProcessingTimeout,
+    TransientProcessingError,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float], None]
+HeartbeatCallback = Callable[[], None]
+
+# Failures of the machine rather than of the input: a retry elsewhere or later may succeed.
+_TRANSIENT_MARKERS = (
+    "no space left on device",
+    "cannot allocate memory",
+    "out of memory",
+    "resource temporarily unavailable",
+    "openencodesessionex failed",
+    "no capable devices found",
+    "cannot load libcuda",
+    "cannot load libnvidia-encode",
+    "cuda_error",
+)
+_STDERR_TAIL_BYTES = 4096
+
+
+class _DeadlinePassed(Exception):
+    """Internal: the wall-clock limit passed while ffmpeg was still running."""
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What one ffmpeg run took."""
+
+    wall_seconds: float
+    frames: int | None
+    stderr_tail: str
+
+
+@dataclass
+class _ProgressState:
+    """Parses -progress key=value lines into a monotonic fraction (one per run)."""
+
+    duration_us: int | None
+    on_progress: ProgressCallback | None
+    fraction: float = 0.0
+    frames: int | None = None
+    pending: bytes = b""
+    values: dict[str, str] = field(default_factory=dict)
+
+    def feed(self, chunk: bytes) -> None:
+        """Consume bytes from ffmpeg's stdout."""
+        self.pending += chunk
+        *lines, self.pending = self.pending.split(b"\n")
+        for raw in lines:
+            key, _, value = raw.decode("ascii", "replace").strip().partition("=")
+            self.values[key] = value
+            if key == "progress":
+                self._block_done(final=value == "end")
+
+    def finish(self) -> None:
+        """The run succeeded: the work is all done whatever the last report said."""
+        self._report(1.0)
+
+    def _block_done(self, *, final: bool) -> None:
+        frame = self.values.get("frame", "")
+        if frame.isdigit():
+            self.frames = int(frame)
+        out_us = self.values.get("out_time_us", "")
+        if final:
+            self._report(1.0)
+        elif self.duration_us and out_us.lstrip("-").isdigit():
+            self._report(min(1.0, max(0.0, int(out_us) / self.duration_us)))
+
+    def _report(self, fraction: float) -> None:
+        # Timestamps can step back (B-frames, audio priming): never let progress go backwards.
+        if fraction <= self.fraction:
+            return
+        self.fraction = fraction
+        if self.on_progress is not None:
+            self.on_progress(fraction)
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    timeout: float,
+    duration_ms: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_heartbeat: HeartbeatCallback | None = None,
+    heartbeat_interval: float = 5.0,
+    what: str = "ffmpeg",
+) -> RunStats:
+    """Run `args` (args[0] is the ffmpeg binary); raise a ProcessingError on failure."""
+    argv = [args[0], "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:]]
+    state = _ProgressState(
+        duration_us=duration_ms * 1000 if duration_ms else None, on_progress=on_progress
+    )
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as errfile:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errfile,
+                start_new_session=True,  # one group, so a kill reaches any helper it spawns
+            )
+        except OSError as exc:
+            raise TransientProcessingError(f"cannot run {args[0]}: {exc}") from exc
+        try:
+            _pump(proc, state, start + timeout, on_heartbeat, heartbeat_interval)
+        except _DeadlinePassed:
+            _kill_group(proc)
+            log.warning("%s killed after %.1f s (pid %d)", what, timeout, proc.pid)
+            raise ProcessingTimeout(
+                f"{what} did not finish within {timeout:g} s and was stopped",
+                pid=proc.pid,
+                timeout=timeout,
+            ) from None
+        finally:
+            _kill_group(proc)
+        tail = _tail(errfile)
+    wall = time.monotonic() - start
+    if proc.returncode != 0:
+        raise _failure(what, proc.returncode, tail)
+    state.finish()
+    return RunStats(wall_seconds=wall, frames=state.frames, stderr_tail=tail)
+
+
+def _pump(
+    proc: subprocess.Popen[bytes],
+    state: _ProgressState,
+    deadline: float,
+    on_heartbeat: HeartbeatCallback | None,
+    interval: float,
+) -> None:
+    """Feed progress until ffmpeg exits, beating the heart on time even when it is silent."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    last_beat = time.monotonic()
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        open_pipe = True
+        while open_pipe:
+            now = time.monotonic()
+            if now >= deadline:
+                raise _DeadlinePassed
+            wait = max(0.0, min(deadline - now, last_beat + interval - now))
+            if selector.select(wait):
+                chunk = os.read(fd, 65536)
+                open_pipe = bool(chunk)
+                state.feed(chunk)
+            now = time.monotonic()
+            if now - last_beat >= interval:
+                last_beat = now
+                if on_heartbeat is not None:
+                    on_heartbeat()
+    try:
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        raise _DeadlinePassed from None
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _tail(errfile: IO[bytes]) -> str:
+    size = errfile.seek(0, os.SEEK_END)
+    errfile.seek(max(0, size - _STDERR_TAIL_BYTES))
+    text = errfile.read().decode("utf-8", "replace")
+    # Inputs are addressed as file:<temp path>; the path means nothing to the uploader.
+    return re.sub(r"file:[^\s:]+: ", "", text).strip()
+
+
+def _failure(what: str, returncode: int, tail: str) -> Exception:
+    """Turn a failed exit into a permanent or transient error with a readable reason."""
+    lines = [line for line in tail.splitlines() if line.strip()]
+    detail = lines[-1] if lines else f"exit status {returncode}"
+    if returncode < 0:
+        return TransientProcessingError(f"{what} was killed by signal {-returncode}")
+    if any(marker in tail.lower() for marker in _TRANSIENT_MARKERS):
+        return TransientProcessingError(f"{what} failed: {detail}")
+    return PermanentProcessingError(f"{what} failed: {detail}")
+
+
+@contextlib.contextmanager
+def atomic_output(dst: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `dst`, renamed onto it if the block succeeds and wrote it."""
+    part = dst.with_name(f".{dst.name}.part")
+    try:
+        yield part
+        if part.exists() and part.stat().st_size > 0:
+            os.replace(part, dst)
+    finally:
+        part.unlink(missing_ok=True)
