@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ from psycopg import sql
 from mediavault.errors import BadRequest, NotFound
 from mediavault.pagination import Cursor
 from mediavault.storage import DERIVED_PREFIX
+from mediavault.text import clean_text
 
 if TYPE_CHECKING:
     from mediavault.db import DictConnection
@@ -50,11 +50,10 @@ class MediaFilter:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
         if kind is not None and kind not in KINDS:
             raise BadRequest(f"kind must be one of {', '.join(KINDS)}")
-        if len(tags) > MAX_TAGS or any(not t.strip() or len(t) > 64 for t in tags):
-            raise BadRequest("tag filters must be 1 to 64 characters, at most 50 of them")
-        if q is not None and len(q) > 200:
-            raise BadRequest("q must be at most 200 characters")
-        return cls(status, kind, tuple(t.strip() for t in tags), q or None)
+        if len(tags) > MAX_TAGS:
+            raise BadRequest(f"at most {MAX_TAGS} tag filters")
+        names = tuple(clean_text(t, "tag", 64, required=True) or "" for t in tags)
+        return cls(status, kind, names, clean_text(q, "q", 200))
 
 
 def list_media(
@@ -113,12 +112,9 @@ def update_media(conn: DictConnection, owner_id: str, media_id: str, body: dict[
         raise BadRequest(f"cannot change {', '.join(sorted(unknown))}")
     get_media(conn, owner_id, media_id, lock=True)
     if "title" in body:
-        title = body["title"]
-        if title is not None and (not isinstance(title, str) or len(title) > 200):
-            raise BadRequest("title must be a string of at most 200 characters, or null")
+        title = clean_text(body["title"], "title", 200)
         conn.execute(
-            "UPDATE media SET title = %s, updated_at = now() WHERE id = %s",
-            ((title or "").strip() or None, media_id),
+            "UPDATE media SET title = %s, updated_at = now() WHERE id = %s", (title, media_id)
         )
     if "tags" in body:
         set_tags(conn, owner_id, media_id, parse_tags(body["tags"]))
@@ -130,12 +126,9 @@ def parse_tags(raw: object) -> list[str]:
         raise BadRequest(f"tags must be a list of at most {MAX_TAGS} names")
     names: dict[str, str] = {}
     for item in raw:
-        if not isinstance(item, str):
-            raise BadRequest("tags must be strings")
-        name = unicodedata.normalize("NFC", " ".join(item.split()))
-        if not 1 <= len(name) <= 64 or any(unicodedata.category(c)[0] == "C" for c in name):
-            raise BadRequest("a tag must be 1 to 64 printable characters")
-        names.setdefault(name.lower(), name)
+        name = clean_text(item, "tag", 64, required=True)
+        assert name is not None
+        names.setdefault(name.lower(), " ".join(name.split()))
     return list(names.values())
 
 

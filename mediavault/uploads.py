@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import mimetypes
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mediavault.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType
 from mediavault.storage import original_key
+from mediavault.text import clean_text
 
 if TYPE_CHECKING:
     from mediavault.config import Settings, UploadSettings
@@ -53,21 +53,12 @@ class UploadRequest:
 
 def parse_upload_request(body: dict[str, Any], limits: UploadSettings) -> UploadRequest:
     """Check name, type and size; 400, 413 or 415 with the reason."""
-    filename = body.get("filename")
-    if not isinstance(filename, str):
-        raise BadRequest("filename is required", code="invalid_filename")
-    filename = unicodedata.normalize("NFC", filename.strip())
-    if (
-        not filename
-        or len(filename) > 255
-        or set(filename) <= {"."}
-        or any(unicodedata.category(c)[0] == "C" for c in filename)
-        or "/" in filename
-        or "\\" in filename
-    ):
-        raise BadRequest(
-            "filename must be 1 to 255 printable characters, no path", code="invalid_filename"
-        )
+    filename = clean_text(
+        body.get("filename"), "filename", 255, required=True, code="invalid_filename"
+    )
+    assert filename is not None
+    if set(filename) <= {"."} or "/" in filename or "\\" in filename:
+        raise BadRequest("filename must be a file's name, not a path", code="invalid_filename")
     content_type = body.get("content_type")
     if not isinstance(content_type, str):
         raise BadRequest("content_type is required")
@@ -81,10 +72,8 @@ def parse_upload_request(body: dict[str, Any], limits: UploadSettings) -> Upload
         raise BadRequest("size_bytes must be a positive integer")
     if size > limits.max_upload_bytes:
         raise PayloadTooLarge(f"files may be at most {limits.max_upload_bytes} bytes")
-    title = body.get("title")
-    if title is not None and (not isinstance(title, str) or len(title) > 200):
-        raise BadRequest("title must be a string of at most 200 characters")
-    return UploadRequest(filename, content_type, size, title.strip() or None if title else None)
+    title = clean_text(body.get("title"), "title", 200)
+    return UploadRequest(filename, content_type, size, title)
 
 
 def _type_allowed(content_type: str, pattern: str) -> bool:

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import MethodNotAllowed as RoutingMethodNotAllowed
@@ -93,11 +94,18 @@ def json_response(
 ) -> Response:
     """A JSON response."""
     return Response(
-        json.dumps(payload, default=str, separators=(",", ":")),
+        json.dumps(payload, default=_json_default, separators=(",", ":")),
         status=status,
         mimetype=JSON_TYPE,
         headers=dict(headers or {}),
     )
+
+
+def _json_default(value: object) -> str:
+    """RFC 3339 for times (what OpenAPI's date-time means); text for UUIDs and the like."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 def error_response(error: HTTPError, extra: Mapping[str, object] | None = None) -> Response:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Response
 
-from mediavault.errors import BadRequest, HTTPError, NotFound
+from mediavault.errors import HTTPError, NotFound
+from mediavault.text import clean_text
 from mediavault.web import (
     Endpoint,
     RequestContext,
@@ -129,11 +130,10 @@ class AuthApi:
         from mediavault.users import create_api_token
 
         user = ctx.user()
-        name = ctx.json_body().get("name")
-        if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
-            raise BadRequest("name must be 1 to 100 characters")
+        name = clean_text(ctx.json_body().get("name"), "name", 100, required=True)
+        assert name is not None
         with ctx.services.pool.connection() as conn:
-            created = create_api_token(conn, user.id, name.strip())
+            created = create_api_token(conn, user.id, name)
         body = {
             "id": created.id,
             "name": created.name,
