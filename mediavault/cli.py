@@ -19,6 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("init", help="migrate the database, create the bucket and its events")
     commands.add_parser("dev", help="run the whole local stack until Ctrl-C")
+    commands.add_parser("reconcile", help="clean abandoned uploads, re-enqueue stuck ones")
     gateway = commands.add_parser("gateway", help="serve the local gateway")
     gateway.add_argument("--host", default="127.0.0.1")
     gateway.add_argument("--port", type=int, default=8080)
@@ -64,6 +65,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         layout = StackLayout.from_env(settings)
         return run_dev_stack(layout, Binaries.locate(layout.tools_dir))
+    if args.command == "reconcile":
+        return _reconcile(settings)
     if args.command == "gateway":
         from mediavault.gateway import serve
 
@@ -93,6 +96,25 @@ def _create_token(settings: Settings, username: str, name: str) -> int:
         pool.close()
     print(f"created API token {created.id} for {user.username} ({user.id})", file=sys.stderr)  # noqa: T201
     print(created.token)  # noqa: T201  (stdout carries only the token, for scripts)
+    return 0
+
+
+def _reconcile(settings: Settings) -> int:
+    from mediavault.reconcile import clean_abandoned_uploads
+    from mediavault.services import Services
+
+    services = Services.from_settings(settings)
+    try:
+        abandoned = clean_abandoned_uploads(
+            services.pool, services.storage, settings.uploads.pending_max_age_seconds
+        )
+    finally:
+        services.close()
+    logger.info(
+        "reconcile: %d abandoned uploads removed, %d arrived without an event",
+        abandoned.removed,
+        len(abandoned.arrived),
+    )
     return 0
 
 
