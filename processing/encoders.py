@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import re
 import subprocess
 from dataclasses import dataclass
 from typing import Literal
 
+from processing.runner import readable_error
 from processing.transcode import Encoder
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,6 @@ def nvenc_problem(*, ffmpeg_bin: str = "ffmpeg", timeout: float = 20.0) -> str |
         return f"cannot run {ffmpeg_bin}: {exc}"
     if done.returncode == 0:
         return None
-    lines = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    # The first error names the cause (no driver, no device); later lines are consequences.
-    detail = lines[0].strip() if lines else f"exit status {done.returncode}"
-    detail = re.sub(r"^\[[^\]]*\]\s*", "", detail)  # "[hevc_nvenc @ 0x…]" says nothing
+    detail = readable_error(done.stderr.decode("utf-8", "replace"))
+    detail = detail or f"exit status {done.returncode}"
     return f"test encode failed: {detail}"

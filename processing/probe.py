@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from processing.errors import PermanentProcessingError, TransientProcessingError
+from processing.runner import readable_error
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def probe_file(path: Path, *, ffprobe: str = "ffprobe", timeout: float = 30.0) -
         raise TransientProcessingError(f"cannot run {ffprobe}: {exc}") from exc
     stderr = done.stderr.decode("utf-8", "replace").replace(f"{target}: ", "").strip()
     if done.returncode != 0:
-        detail = stderr.splitlines()[-1] if stderr else f"ffprobe exited with {done.returncode}"
+        detail = readable_error(stderr) or f"ffprobe exited with {done.returncode}"
         raise PermanentProcessingError(f"not a media file we can read ({detail})")
     try:
         data = json.loads(done.stdout)

@@ -52,6 +52,7 @@ class RunStats:
 
     wall_seconds: float
     frames: int | None
+    out_time_ms: int | None
     stderr_tail: str
 
 
@@ -63,6 +64,7 @@ class _ProgressState:
     on_progress: ProgressCallback | None
     fraction: float = 0.0
     frames: int | None = None
+    out_time_us: int | None = None
     pending: bytes = b""
     values: dict[str, str] = field(default_factory=dict)
 
@@ -85,6 +87,8 @@ class _ProgressState:
         if frame.isdigit():
             self.frames = int(frame)
         out_us = self.values.get("out_time_us", "")
+        if out_us.isdigit():
+            self.out_time_us = max(self.out_time_us or 0, int(out_us))
         if final:
             self._report(1.0)
         elif self.duration_us and out_us.lstrip("-").isdigit():
@@ -143,7 +147,8 @@ def run_ffmpeg(
     if proc.returncode != 0:
         raise _failure(what, proc.returncode, tail)
     state.finish()
-    return RunStats(wall_seconds=wall, frames=state.frames, stderr_tail=tail)
+    out_ms = state.out_time_us // 1000 if state.out_time_us is not None else None
+    return RunStats(wall_seconds=wall, frames=state.frames, out_time_ms=out_ms, stderr_tail=tail)
 
 
 def _pump(
@@ -199,13 +204,20 @@ def _tail(errfile: IO[bytes]) -> str:
 
 def _failure(what: str, returncode: int, tail: str) -> Exception:
     """Turn a failed exit into a permanent or transient error with a readable reason."""
-    lines = [line for line in tail.splitlines() if line.strip()]
-    detail = lines[-1] if lines else f"exit status {returncode}"
+    detail = readable_error(tail) or f"exit status {returncode}"
     if returncode < 0:
         return TransientProcessingError(f"{what} was killed by signal {-returncode}")
     if any(marker in tail.lower() for marker in _TRANSIENT_MARKERS):
         return TransientProcessingError(f"{what} failed: {detail}")
     return PermanentProcessingError(f"{what} failed: {detail}")
+
+
+def readable_error(stderr: str) -> str:
+    """The line of ffmpeg's error output that names the cause, without its "[codec @ 0x…]"."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    # ffmpeg reports the cause first; what follows ("Error initializing output stream…",
+    # "Conversion failed!") are its consequences.
+    return re.sub(r"^\[[^\]]*\]\s*", "", lines[0]) if lines else ""
 
 
 @contextlib.contextmanager

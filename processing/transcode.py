@@ -10,6 +10,7 @@ from typing import Literal
 
 import ffmpeg
 
+from processing.errors import PermanentProcessingError
 from processing.probe import Probe, VideoStream
 from processing.runner import HeartbeatCallback, ProgressCallback, atomic_output, run_ffmpeg
 
@@ -19,6 +20,9 @@ Policy = Literal["required", "all", "disabled"]
 Encoder = Literal["libx265", "hevc_nvenc"]
 ENCODERS: tuple[Encoder, ...] = ("libx265", "hevc_nvenc")
 POLICIES: tuple[Policy, ...] = ("required", "all", "disabled")
+# A damaged source decodes "successfully" but short: more missing than this is a failure.
+_MAX_SHORTFALL_MS = 500
+_MAX_SHORTFALL_RATIO = 0.05
 # Audio that every browser plays from MP4 as it is.
 _PLAYABLE_AUDIO = frozenset({"aac"})
 
@@ -163,6 +167,7 @@ def transcode(
             heartbeat_interval=heartbeat_interval,
             what="the HEVC transcode",
         )
+        _check_complete(probe, stats.out_time_ms)
     width, height = (
         (probe.video.width, probe.video.height)
         if opts.copy_video
@@ -182,6 +187,18 @@ def transcode(
         audio_copied=probe.audio is not None and probe.audio.codec in _PLAYABLE_AUDIO,
         args=tuple(args),
     )
+
+
+def _check_complete(probe: Probe, out_time_ms: int | None) -> None:
+    """Refuse an output that covers clearly less than the source (a truncated upload)."""
+    expected = probe.duration_ms
+    if not expected or out_time_ms is None:
+        return
+    if expected - out_time_ms > max(_MAX_SHORTFALL_MS, expected * _MAX_SHORTFALL_RATIO):
+        raise PermanentProcessingError(
+            f"the video is damaged or truncated: only {out_time_ms / 1000:.1f} s "
+            f"of {expected / 1000:.1f} s could be decoded"
+        )
 
 
 def _video_stream(

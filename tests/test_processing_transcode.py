@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from processing import (
+    PermanentProcessingError,
     TranscodeAction,
     TranscodeOptions,
     needs_transcode,
@@ -135,3 +136,19 @@ def test_transcode_args_are_the_house_settings_for_each_encoder(tmp_path: Path) 
     assert cpu[0] == "ffmpeg"
     assert gpu[0] == "/opt/ff"
     assert "-filter_complex" not in cpu  # no scaling asked: no filter in the way
+
+
+def test_a_truncated_upload_fails_permanently_and_leaves_no_output(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.mp4"
+    ffmpeg("-i", str(make_video(tmp_path / "in.mp4", seconds=2.0)), "-c", "copy",
+           "-movflags", "+faststart", str(whole))  # fmt: skip
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    source = probe_file(cut)  # the index is intact: it still claims two seconds
+    dst = tmp_path / "out.mp4"
+
+    with pytest.raises(PermanentProcessingError, match="damaged or truncated"):
+        transcode(cut, dst, source, FAST)
+
+    assert not dst.exists()
+    assert not list(tmp_path.glob(".*.part"))
