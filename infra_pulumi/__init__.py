@@ -1,0 +1,1 @@
+"""The Pulumi program that provisions MediaVault on Kubernetes (see Pulumi.yaml)."""

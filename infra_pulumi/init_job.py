@@ -1,0 +1,65 @@
+"""The init Job: `mediavault init` (migrations, bucket, notification) before the functions serve."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra_pulumi import kube
+from infra_pulumi.settings import StackSettings
+
+INIT_JOB = "mediavault-init"
+
+
+@dataclass(frozen=True)
+class InitJobArgs:
+    """Inputs of InitJob: it waits for the stores it initializes."""
+
+    settings: StackSettings
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+class InitJob(pulumi.ComponentResource):
+    """A Job that runs `mediavault init` once per image; idempotent, so reruns are harmless."""
+
+    job: k8s.batch.v1.Job
+
+    def __init__(
+        self, name: str, args: InitJobArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mediavault:infra:InitJob", name, None, opts)
+        s = args.settings
+        tmp_volume, tmp_mount = kube.tmp_volume()
+        container = k8s.core.v1.ContainerArgs(
+            name="init",
+            image=s.images.processing,
+            image_pull_policy=s.images.pull_policy,
+            command=["mediavault", "init"],
+            env_from=kube.app_env_from(),
+            resources=kube.resources("100m", "128Mi", "500m", "256Mi"),
+            security_context=kube.container_security(),
+            volume_mounts=[tmp_mount],
+        )
+        self.job = k8s.batch.v1.Job(
+            "init",
+            metadata=kube.meta(INIT_JOB, s.namespace, "init"),
+            spec=k8s.batch.v1.JobSpecArgs(
+                # PostgreSQL or MinIO may still be starting: retry with back-off.
+                backoff_limit=10,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels("init")),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="OnFailure",
+                        security_context=kube.pod_security(),
+                        automount_service_account_token=False,
+                        containers=[container],
+                        volumes=[tmp_volume],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        self.register_outputs({"job": INIT_JOB})
