@@ -6,7 +6,7 @@ import enum
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import ffmpeg
 
@@ -119,6 +119,8 @@ def transcode_args(
     video = probe.video
     if video is None:
         raise ValueError("transcode needs a video stream")
+    if opts.copy_video and video.codec != "hevc":
+        raise ValueError(f"only HEVC can be copied into the playback file, not {video.codec}")
     source = ffmpeg.input(f"file:{src}")
     streams = [_video_stream(source, video, opts)]
     out: dict[str, str | int] = {"tag:v": "hvc1", "movflags": "+faststart", "f": "mp4"}
@@ -201,9 +203,7 @@ def _check_complete(probe: Probe, out_time_ms: int | None) -> None:
         )
 
 
-def _video_stream(
-    source: ffmpeg.nodes.FilterableStream, video: VideoStream, opts: TranscodeOptions
-) -> ffmpeg.nodes.FilterableStream:
+def _video_stream(source: Any, video: VideoStream, opts: TranscodeOptions) -> Any:
     """The source's video stream, scaled when the size must change."""
     stream = source[str(video.index)]
     if opts.copy_video:
