@@ -68,13 +68,17 @@ def list_media(
     if where.kind is not None:
         conditions.append(sql.SQL("m.kind = %(kind)s"))
         params["kind"] = where.kind
-    for index, tag in enumerate(dict.fromkeys(t.lower() for t in where.tags)):
+    tag_ids = _tag_ids(conn, owner_id, where.tags)
+    if tag_ids is None:
+        return [], None  # a tag the owner never used: nothing can match
+    for index, tag_id in enumerate(tag_ids):
+        # Probing the (media_id, tag_id) primary key per row keeps a walk down the owner's
+        # newest-first index cheap; the tag ids are resolved once, up front.
         name = f"tag{index}"
         conditions.append(sql.SQL(
-            "EXISTS (SELECT 1 FROM media_tags mt JOIN tags t ON t.id = mt.tag_id"
-            " WHERE mt.media_id = m.id AND t.owner_id = %(owner)s AND lower(t.name) = {})"
+            "EXISTS (SELECT 1 FROM media_tags mt WHERE mt.media_id = m.id AND mt.tag_id = {})"
         ).format(sql.Placeholder(name)))  # fmt: skip
-        params[name] = tag
+        params[name] = tag_id
     if where.query is not None:
         conditions.append(sql.SQL("(m.title ILIKE %(q)s OR m.filename ILIKE %(q)s)"))
         params["q"] = "%" + _escape_like(where.query) + "%"
@@ -88,6 +92,18 @@ def list_media(
     page, more = rows[:limit], len(rows) > limit
     next_cursor = Cursor(page[-1]["created_at"], str(page[-1]["id"])) if more else None
     return page, next_cursor
+
+
+def _tag_ids(conn: DictConnection, owner_id: str, names: tuple[str, ...]) -> list[str] | None:
+    """The ids of the owner's tags with these names (any case); None if one does not exist."""
+    wanted = list(dict.fromkeys(name.lower() for name in names))
+    if not wanted:
+        return []
+    rows = conn.execute(
+        "SELECT id FROM tags WHERE owner_id = %s AND lower(name) = ANY(%s::text[])",
+        (owner_id, wanted),
+    ).fetchall()
+    return [str(row["id"]) for row in rows] if len(rows) == len(wanted) else None
 
 
 def _escape_like(text: str) -> str:
