@@ -119,6 +119,36 @@ class TranscodeSettings:
 
 
 @dataclass(frozen=True)
+class ProcessingSettings:
+    """The worker and where its jobs run (in the worker, or as Kubernetes Jobs)."""
+
+    executor: str
+    concurrency: int
+    port: int
+    max_attempts: int
+    job_timeout_seconds: int
+    msg_timeout_seconds: int
+    heartbeat_seconds: int
+    stale_after_seconds: int
+    k8s_namespace: str
+    job_image: str
+    job_service_account: str
+    job_env_configmap: str
+    job_env_secret: str
+    job_backoff_limit: int
+    job_deadline_seconds: int
+    job_ttl_seconds: int
+    job_cpu_request: str
+    job_cpu_limit: str
+    job_memory_request: str
+    job_memory_limit: str
+    gpu_enabled: bool
+    gpu_count: int
+    gpu_node_selector: tuple[tuple[str, str], ...]
+    gpu_tolerations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything MediaVault reads from its environment."""
 
@@ -132,6 +162,7 @@ class Settings:
     auth: AuthSettings
     uploads: UploadSettings
     transcode: TranscodeSettings
+    processing: ProcessingSettings
 
     @property
     def production(self) -> bool:
@@ -229,6 +260,34 @@ class Settings:
                 preset=env.choice("TRANSCODE_PRESET", "medium", X265_PRESETS),
                 max_height=env.integer("TRANSCODE_MAX_HEIGHT", 0, minimum=0),
             ),
+            processing=ProcessingSettings(
+                executor=env.choice("PROCESSING_EXECUTOR", "local", ("local", "kubernetes")),
+                concurrency=env.integer("WORKER_CONCURRENCY", 1, minimum=1, maximum=64),
+                port=env.integer("WORKER_PORT", 18089, minimum=1, maximum=65535),
+                max_attempts=env.integer("PROCESSING_MAX_ATTEMPTS", 5, minimum=1),
+                job_timeout_seconds=env.integer("PROCESSING_JOB_TIMEOUT_SECONDS", 6 * 3600, 10),
+                msg_timeout_seconds=env.integer(
+                    "WORKER_MSG_TIMEOUT_SECONDS", 60, minimum=1, maximum=3600
+                ),
+                heartbeat_seconds=env.integer("PROCESSING_HEARTBEAT_SECONDS", 5, minimum=1),
+                stale_after_seconds=env.integer("PROCESSING_STALE_AFTER_SECONDS", 120, minimum=2),
+                k8s_namespace=env.text("K8S_NAMESPACE", "mediavault"),
+                job_image=env.text("PROCESSING_IMAGE", "ghcr.io/mediavault/processing:latest"),
+                job_service_account=env.text("PROCESSING_JOB_SERVICE_ACCOUNT", ""),
+                job_env_configmap=env.text("PROCESSING_JOB_CONFIGMAP", "mediavault-config"),
+                job_env_secret=env.text("PROCESSING_JOB_SECRET", "mediavault-secrets"),
+                job_backoff_limit=env.integer("PROCESSING_JOB_BACKOFF_LIMIT", 2, minimum=0),
+                job_deadline_seconds=env.integer("PROCESSING_JOB_DEADLINE_SECONDS", 6 * 3600, 60),
+                job_ttl_seconds=env.integer("PROCESSING_JOB_TTL_SECONDS", 3600, minimum=0),
+                job_cpu_request=env.text("PROCESSING_JOB_CPU_REQUEST", "1"),
+                job_cpu_limit=env.text("PROCESSING_JOB_CPU_LIMIT", "4"),
+                job_memory_request=env.text("PROCESSING_JOB_MEMORY_REQUEST", "1Gi"),
+                job_memory_limit=env.text("PROCESSING_JOB_MEMORY_LIMIT", "4Gi"),
+                gpu_enabled=env.boolean("PROCESSING_GPU", default=False),
+                gpu_count=env.integer("PROCESSING_GPU_COUNT", 1, minimum=1),
+                gpu_node_selector=env.pairs("PROCESSING_GPU_NODE_SELECTOR"),
+                gpu_tolerations=env.csv("PROCESSING_GPU_TOLERATIONS", ()),
+            ),
         )
         if settings.database.pool_min_size > settings.database.pool_max_size:
             raise ConfigError("POSTGRES_POOL_MIN_SIZE", "must not exceed POSTGRES_POOL_MAX_SIZE")
@@ -319,6 +378,16 @@ class _Reader:
         if not raw:
             return default
         return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+    def pairs(self, name: str) -> tuple[tuple[str, str], ...]:
+        """`key=value,key=value` into pairs."""
+        pairs = []
+        for item in self.csv(name, ()):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(name, f"expected key=value pairs, got {item!r}")
+            pairs.append((key.strip(), value.strip()))
+        return tuple(pairs)
 
     def bucket(self, name: str, default: str) -> str:
         value = self._raw(name, default)
