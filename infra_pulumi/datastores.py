@@ -147,6 +147,8 @@ class DataStores(pulumi.ComponentResource):
             kube.secret_env("MINIO_ROOT_USER"),
             kube.secret_env("MINIO_ROOT_PASSWORD"),
             k8s.core.v1.EnvVarArgs(name="MINIO_UPDATE", value="off"),
+            # The root filesystem is read-only: MinIO's config/certs directory goes to /tmp.
+            k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
             # The console is never published; switch it off rather than leave it listening.
             k8s.core.v1.EnvVarArgs(name="MINIO_BROWSER", value="off"),
             k8s.core.v1.EnvVarArgs(name="MINIO_NOTIFY_NSQ_ENABLE", value="on"),

@@ -30,8 +30,8 @@ FILES = {
     "nsqd": "12-nsq.yaml",
     "init": "20-init.yaml",
     "functions": "30-functions.yaml",
-    "worker": "40-processing.yaml",
-    "transcode": "40-processing.yaml",
+    "worker": "cpu/40-processing.yaml",
+    "transcode": "cpu/40-processing.yaml",
     "routing": "50-routing.yaml",
     "network": "60-network-policies.yaml",
     "monitoring": "70-monitoring.yaml",
@@ -171,9 +171,14 @@ def manifest_files(created: Sequence[Created]) -> dict[str, str]:
 
 def write_manifests(directory: Path, files: Mapping[str, str]) -> None:
     """Replace the directory's generated YAML files with these."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.yaml"):
-        if stale.name not in files:
+    for stale in directory.rglob("*.yaml"):
+        if stale.relative_to(directory).as_posix() not in files:
             stale.unlink()
     for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(text)
+
+
+def read_manifests(directory: Path) -> dict[str, str]:
+    """What manifests/ holds now, keyed as manifest_files keys it."""
+    return {p.relative_to(directory).as_posix(): p.read_text() for p in directory.rglob("*.yaml")}

