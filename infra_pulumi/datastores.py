@@ -68,6 +68,45 @@ def service(
     )
 
 
+@dataclass(frozen=True)
+class StatefulPod:
+    """One single-replica stateful component: its container, volume size and pod user."""
+
+    component: str
+    name: str
+    container: k8s.core.v1.ContainerArgs
+    storage: str
+    uid: int = kube.NON_ROOT_UID
+    tmp: bool = False
+    governing_service: str = ""  # the Service giving pods their DNS names; default: name
+
+
+def stateful_set(
+    resource_name: str, pod: StatefulPod, s: StackSettings, opts: pulumi.ResourceOptions
+) -> k8s.apps.v1.StatefulSet:
+    """A one-replica StatefulSet with a `data` volume claim, non-root, no API token."""
+    return k8s.apps.v1.StatefulSet(
+        resource_name,
+        metadata=kube.meta(pod.name, s.namespace, pod.component),
+        spec=k8s.apps.v1.StatefulSetSpecArgs(
+            service_name=pod.governing_service or pod.name,
+            replicas=1,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.selector(pod.component)),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels(pod.component)),
+                spec=k8s.core.v1.PodSpecArgs(
+                    security_context=kube.pod_security(pod.uid),
+                    automount_service_account_token=False,
+                    containers=[pod.container],
+                    volumes=[kube.tmp_volume()[0]] if pod.tmp else None,
+                ),
+            ),
+            volume_claim_templates=[_claim("data", pod.storage, s.storage.storage_class)],
+        ),
+        opts=opts,
+    )
+
+
 class DataStores(pulumi.ComponentResource):
     """PostgreSQL (unless external) and MinIO with its NSQ notification target."""
 
@@ -118,27 +157,8 @@ class DataStores(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data")
             ],
         )
-        return k8s.apps.v1.StatefulSet(
-            "postgres",
-            metadata=kube.meta(POSTGRES_SERVICE, ns, "postgres"),
-            spec=k8s.apps.v1.StatefulSetSpecArgs(
-                service_name=POSTGRES_SERVICE,
-                replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.selector("postgres")),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels("postgres")),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        security_context=kube.pod_security(POSTGRES_UID),
-                        automount_service_account_token=False,
-                        containers=[container],
-                    ),
-                ),
-                volume_claim_templates=[
-                    _claim("data", s.storage.postgres, s.storage.storage_class)
-                ],
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        pod = StatefulPod("postgres", POSTGRES_SERVICE, container, s.storage.postgres, POSTGRES_UID)
+        return stateful_set("postgres", pod, s, pulumi.ResourceOptions(parent=self))
 
     def _minio(self, s: StackSettings) -> k8s.apps.v1.StatefulSet:
         ns, child = s.namespace, pulumi.ResourceOptions(parent=self)
@@ -175,23 +195,5 @@ class DataStores(pulumi.ComponentResource):
                 kube.tmp_volume()[1],
             ],
         )
-        return k8s.apps.v1.StatefulSet(
-            "minio",
-            metadata=kube.meta(MINIO_SERVICE, ns, "minio"),
-            spec=k8s.apps.v1.StatefulSetSpecArgs(
-                service_name=MINIO_SERVICE,
-                replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.selector("minio")),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels("minio")),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        security_context=kube.pod_security(),
-                        automount_service_account_token=False,
-                        containers=[container],
-                        volumes=[kube.tmp_volume()[0]],
-                    ),
-                ),
-                volume_claim_templates=[_claim("data", s.storage.minio, s.storage.storage_class)],
-            ),
-            opts=child,
-        )
+        pod = StatefulPod("minio", MINIO_SERVICE, container, s.storage.minio, tmp=True)
+        return stateful_set("minio", pod, s, child)

@@ -16,7 +16,7 @@ from infra_pulumi.appconfig import (
     NSQD_SERVICE,
     NSQD_TCP_PORT,
 )
-from infra_pulumi.datastores import service
+from infra_pulumi.datastores import StatefulPod, service, stateful_set
 from infra_pulumi.settings import StackSettings
 
 NSQD_PEERS = f"{NSQD_SERVICE}-peers"
@@ -92,35 +92,10 @@ class Nsq(pulumi.ComponentResource):
             nsqd_ports,
             volume=k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
         )
-        self.nsqd = k8s.apps.v1.StatefulSet(
-            "nsqd",
-            metadata=kube.meta(NSQD_SERVICE, ns, "nsqd"),
-            spec=k8s.apps.v1.StatefulSetSpecArgs(
-                service_name=NSQD_PEERS,
-                replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=kube.selector("nsqd")),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels("nsqd")),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        security_context=kube.pod_security(),
-                        automount_service_account_token=False,
-                        containers=[nsqd],
-                    ),
-                ),
-                volume_claim_templates=[
-                    k8s.core.v1.PersistentVolumeClaimArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(name="data"),
-                        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                            access_modes=["ReadWriteOnce"],
-                            storage_class_name=s.storage.storage_class or None,
-                            resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                                requests={"storage": s.storage.nsqd}
-                            ),
-                        ),
-                    )
-                ],
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.lookupd]),
+        # The headless Service governs the pods: it gives each the DNS name it broadcasts.
+        pod = StatefulPod("nsqd", NSQD_SERVICE, nsqd, s.storage.nsqd, governing_service=NSQD_PEERS)
+        self.nsqd = stateful_set(
+            "nsqd", pod, s, pulumi.ResourceOptions(parent=self, depends_on=[self.lookupd])
         )
         self.register_outputs(
             {"nsqd": f"{NSQD_SERVICE}:{NSQD_TCP_PORT}", "lookupd": LOOKUPD_SERVICE}
