@@ -20,6 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("init", help="migrate the database, create the bucket and its events")
     commands.add_parser("dev", help="run the whole local stack until Ctrl-C")
     commands.add_parser("reconcile", help="clean abandoned uploads, re-enqueue stuck ones")
+    commands.add_parser("worker", help="process uploads from the NSQ topic")
     gateway = commands.add_parser("gateway", help="serve the local gateway")
     gateway.add_argument("--host", default="127.0.0.1")
     gateway.add_argument("--port", type=int, default=8080)
@@ -67,6 +68,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return run_dev_stack(layout, Binaries.locate(layout.tools_dir))
     if args.command == "reconcile":
         return _reconcile(settings)
+    if args.command == "worker":
+        from mediavault.services import Services
+        from processing.worker import run_worker
+
+        services = Services.from_settings(settings)
+        try:
+            return run_worker(services)
+        finally:
+            services.close()
     if args.command == "gateway":
         from mediavault.gateway import serve
 
@@ -100,7 +110,7 @@ def _create_token(settings: Settings, username: str, name: str) -> int:
 
 
 def _reconcile(settings: Settings) -> int:
-    from mediavault.reconcile import clean_abandoned_uploads
+    from mediavault.reconcile import clean_abandoned_uploads, requeue_stuck
     from mediavault.services import Services
 
     services = Services.from_settings(settings)
@@ -108,12 +118,17 @@ def _reconcile(settings: Settings) -> int:
         abandoned = clean_abandoned_uploads(
             services.pool, services.storage, settings.uploads.pending_max_age_seconds
         )
+        # A pending upload whose object has been there a minute lost its event.
+        requeued = requeue_stuck(
+            services.pool, services.storage, settings.queue,
+            pending_after=60, stale_after=settings.processing.stale_after_seconds,
+        )  # fmt: skip
     finally:
         services.close()
     logger.info(
-        "reconcile: %d abandoned uploads removed, %d arrived without an event",
+        "reconcile: %d abandoned uploads removed, %d re-enqueued",
         abandoned.removed,
-        len(abandoned.arrived),
+        len(requeued),
     )
     return 0
 

@@ -124,6 +124,7 @@ class ProcessingSettings:
 
     executor: str
     concurrency: int
+    host: str
     port: int
     max_attempts: int
     job_timeout_seconds: int
@@ -263,6 +264,7 @@ class Settings:
             processing=ProcessingSettings(
                 executor=env.choice("PROCESSING_EXECUTOR", "local", ("local", "kubernetes")),
                 concurrency=env.integer("WORKER_CONCURRENCY", 1, minimum=1, maximum=64),
+                host=env.text("WORKER_HOST", "127.0.0.1"),
                 port=env.integer("WORKER_PORT", 18089, minimum=1, maximum=65535),
                 max_attempts=env.integer("PROCESSING_MAX_ATTEMPTS", 5, minimum=1),
                 job_timeout_seconds=env.integer("PROCESSING_JOB_TIMEOUT_SECONDS", 6 * 3600, 10),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mediavault.config import QueueSettings
     from mediavault.db import Pool
     from mediavault.storage import Storage
 
@@ -43,3 +44,24 @@ def clean_abandoned_uploads(pool: Pool, storage: Storage, max_age_seconds: int) 
         removed += deleted
         logger.info("removed abandoned upload", extra={"media_id": str(row["id"])})
     return AbandonedUploads(removed=removed, arrived=arrived)
+
+
+def requeue_stuck(
+    pool: Pool, storage: Storage, queue: QueueSettings, pending_after: int, stale_after: int
+) -> list[str]:
+    """Publish a fresh event for uploads whose event was lost or whose job went silent."""
+    from mediavault import jobs
+    from mediavault.queue import object_created_message, publish
+
+    with pool.connection() as conn:
+        rows = jobs.stuck(conn, pending_after, stale_after)
+    requeued = []
+    for row in rows:
+        if row["status"] == "pending" and not storage.exists(row["original_key"]):
+            continue  # still uploading, or abandoned: clean_abandoned_uploads decides
+        publish(
+            queue, object_created_message(storage.bucket, row["original_key"], row["size_bytes"])
+        )
+        requeued.append(str(row["id"]))
+        logger.info("re-enqueued", extra={"media_id": str(row["id"])})
+    return requeued

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -114,7 +115,9 @@ def run_ffmpeg(
     what: str = "ffmpeg",
 ) -> RunStats:
     """Run `args` (args[0] is the ffmpeg binary); raise a ProcessingError on failure."""
-    argv = [args[0], "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:]]
+    if shutil.which(args[0]) is None:  # setpriv would report a missing binary as ffmpeg's failure
+        raise TransientProcessingError(f"cannot run {args[0]}: not found")
+    argv = [*_DIE_WITH_PARENT, args[0], "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:]]
     state = _ProgressState(
         duration_us=duration_ms * 1000 if duration_ms else None, on_progress=on_progress
     )
@@ -183,6 +186,13 @@ def _pump(
         proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         raise _DeadlinePassed from None
+
+
+# A worker killed mid-encode (SIGKILL, OOM) must not leave its ffmpeg running on: the kernel
+# kills ffmpeg when the thread that started it dies. setpriv (util-linux) sets that up and execs.
+_DIE_WITH_PARENT: tuple[str, ...] = (
+    ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
+)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

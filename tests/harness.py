@@ -23,7 +23,7 @@ from mediavault.devstack.services import (
     ensure_database,
     infrastructure,
     init_postgres_cluster,
-    wait_ready,
+    url_ok,
     wait_until,
 )
 from mediavault.provision import initialize
@@ -133,11 +133,17 @@ class ProcessGroup:
         log.close()
         running = RunningProcess(spec, process, log_path)
         self.running[spec.name] = running
-        if wait:
+        if wait and spec.ready_url is not None:
+            url = spec.ready_url
             try:
-                wait_ready(spec, DEADLINE_SECONDS)
+                # A process that exits while starting fails at once, not at the deadline.
+                wait_until(
+                    lambda: process.poll() is not None or url_ok(url), DEADLINE_SECONDS, spec.name
+                )
             except Exception as error:
                 raise AssertionError(f"{spec.name} did not start:\n{running.log_tail()}") from error
+            if process.poll() is not None:
+                raise AssertionError(f"{spec.name} exited:\n{running.log_tail()}")
         return running
 
     def stop_all(self) -> None:

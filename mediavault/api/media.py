@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,8 @@ from mediavault.web import Endpoint, RequestContext, json_response
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+logger = logging.getLogger(__name__)
 
 PRIVATE = {"Cache-Control": "private, no-store"}
 
@@ -22,6 +25,7 @@ def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
         Endpoint("/api/media/<uuid:media_id>", ("GET",), get_media),
         Endpoint("/api/media/<uuid:media_id>", ("PATCH",), patch_media),
         Endpoint("/api/media/<uuid:media_id>", ("DELETE",), delete_media),
+        Endpoint("/api/media/<uuid:media_id>/retry", ("POST",), retry_media),
         Endpoint("/api/tags", ("GET",), list_tags),
     ]
 
@@ -78,6 +82,31 @@ def delete_media(ctx: RequestContext, media_id: object) -> Response:
     with ctx.services.pool.connection() as conn, conn.transaction():
         media.delete_media(conn, ctx.services.storage, user.id, str(media_id))
     return Response(status=204)
+
+
+def retry_media(ctx: RequestContext, media_id: object) -> Response:
+    """POST /api/media/{id}/retry: queue a failed item for processing again."""
+    from mediavault import jobs, media
+    from mediavault.errors import Conflict, MediaVaultError
+    from mediavault.queue import object_created_message, publish
+
+    user = ctx.user()
+    storage = ctx.services.storage
+    with ctx.services.pool.connection() as conn, conn.transaction():
+        media.get_media(conn, user.id, str(media_id))  # 404 unless it is yours
+        reset = jobs.reset_for_retry(conn, user.id, str(media_id))
+        if reset is None:
+            raise Conflict("only failed media can be retried", code="not_failed")
+    # Published after the commit, or the worker could read the event before the reset. Should
+    # nsqd be down now, the item waits as `pending` and `mediavault reconcile` re-enqueues it.
+    message = object_created_message(storage.bucket, reset["original_key"], reset["size_bytes"])
+    try:
+        publish(ctx.settings.queue, message)
+    except MediaVaultError as error:
+        logger.warning("retry queued for reconcile: %s", error)
+    with ctx.services.pool.connection() as conn:
+        row = media.get_media(conn, user.id, str(media_id))
+    return json_response(media.to_json(row, storage), status=202, headers=PRIVATE)
 
 
 def list_tags(ctx: RequestContext) -> Response:

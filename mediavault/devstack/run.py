@@ -17,6 +17,7 @@ from mediavault.devstack.services import (
     init_postgres_cluster,
     wait_ready,
     wait_until,
+    worker_spec,
 )
 from mediavault.provision import initialize
 
@@ -36,7 +37,7 @@ def run_dev_stack(layout: StackLayout, binaries: Binaries) -> int:
     if init_postgres_cluster(layout, binaries):
         logger.info("created PostgreSQL cluster in %s", layout.data_dir / "postgres")
     infra = infrastructure(layout, binaries)
-    functions = function_specs(layout, binaries)
+    functions = [*function_specs(layout, binaries), worker_spec(layout, binaries)]
     specs = [*infra, *functions, gateway_spec(layout, binaries)]
     manager = Manager(printer=Printer())
     for spec in specs:

@@ -201,6 +201,16 @@ def function_specs(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]
     ]  # fmt: skip
 
 
+def worker_spec(layout: StackLayout, binaries: Binaries) -> ServiceSpec:
+    """The processing worker, as its Deployment runs it."""
+    processing = layout.settings.processing
+    return ServiceSpec(
+        "worker",
+        (str(binaries.python_bin / "mediavault"), "worker"),
+        ready_url=f"http://{processing.host}:{processing.port}/healthz",
+    )
+
+
 def gateway_spec(layout: StackLayout, binaries: Binaries) -> ServiceSpec:
     """The local gateway in front of the functions."""
     host, port = layout.gateway_address

@@ -1,0 +1,194 @@
+"""Processing state in PostgreSQL: claiming an upload, heartbeats, and how a job ends."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+if TYPE_CHECKING:
+    from mediavault.db import DictConnection
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An upload this worker now owns: what was announced for it, and which attempt this is."""
+
+    media_id: str
+    owner_id: str
+    original_key: str
+    size_bytes: int
+    content_type: str
+    attempts: int
+
+
+# One statement decides who processes an upload: a pending row, or a processing row whose job has
+# gone silent (its worker died), moves to processing; a duplicate or concurrent event finds none.
+_CLAIM = """
+WITH target AS (
+    SELECT m.id FROM media m LEFT JOIN processing_jobs j ON j.media_id = m.id
+    WHERE m.{column} = %(value)s
+      AND (m.status = 'pending'
+           OR (m.status = 'processing'
+               AND (j.heartbeat_at IS NULL
+                    OR j.heartbeat_at < now() - make_interval(secs => %(stale)s))))
+    FOR UPDATE OF m SKIP LOCKED
+), moved AS (
+    UPDATE media m SET status = 'processing', error = NULL, updated_at = now()
+    FROM target WHERE m.id = target.id
+    RETURNING m.id, m.owner_id, m.original_key, m.size_bytes, m.content_type
+), job AS (
+    INSERT INTO processing_jobs (media_id, state, attempts, started_at, heartbeat_at)
+    SELECT id, 'running', 1, now(), now() FROM moved
+    ON CONFLICT (media_id) DO UPDATE SET state = 'running',
+        attempts = processing_jobs.attempts + 1, progress = 0, error = NULL,
+        started_at = now(), heartbeat_at = now(), finished_at = NULL, updated_at = now()
+    RETURNING media_id, attempts
+)
+SELECT moved.*, job.attempts FROM moved JOIN job ON job.media_id = moved.id
+"""
+
+
+def claim(conn: DictConnection, original_key: str, stale_after_seconds: int) -> Claim | None:
+    """Take the upload stored at this key for processing; None if someone else has it."""
+    return _claim(conn, "original_key", original_key, stale_after_seconds)
+
+
+def claim_by_id(conn: DictConnection, media_id: str, stale_after_seconds: int) -> Claim | None:
+    """The same, by media id (a Kubernetes Job started for it)."""
+    return _claim(conn, "id", media_id, stale_after_seconds)
+
+
+def _claim(conn: DictConnection, column: str, value: str, stale: int) -> Claim | None:
+    query = sql.SQL(_CLAIM).format(column=sql.Identifier(column))
+    row = conn.execute(query, {"value": value, "stale": stale}).fetchone()
+    if row is None:
+        return None
+    return Claim(
+        media_id=str(row["id"]),
+        owner_id=str(row["owner_id"]),
+        original_key=row["original_key"],
+        size_bytes=int(row["size_bytes"]),
+        content_type=row["content_type"],
+        attempts=int(row["attempts"]),
+    )
+
+
+def current(conn: DictConnection, media_id: str) -> Claim | None:
+    """The claim a worker made for this media, for the Kubernetes Job that runs it."""
+    row = conn.execute(
+        "SELECT m.id, m.owner_id, m.original_key, m.size_bytes, m.content_type,"
+        " coalesce(j.attempts, 1) AS attempts FROM media m"
+        " LEFT JOIN processing_jobs j ON j.media_id = m.id"
+        " WHERE m.id = %s AND m.status = 'processing'",
+        (media_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return Claim(str(row["id"]), str(row["owner_id"]), row["original_key"],
+                 int(row["size_bytes"]), row["content_type"], int(row["attempts"]))  # fmt: skip
+
+
+def heartbeat(conn: DictConnection, media_id: str, progress: float | None = None) -> None:
+    """The job is alive (and this far along)."""
+    conn.execute(
+        "UPDATE processing_jobs SET heartbeat_at = now(),"
+        " progress = coalesce(%s, progress), updated_at = now()"
+        " WHERE media_id = %s AND state = 'running'",
+        (None if progress is None else max(0.0, min(1.0, progress)), media_id),
+    )
+
+
+def record_encoder(conn: DictConnection, media_id: str, encoder: str) -> None:
+    """Which encoder this job uses (known before the encode ends)."""
+    conn.execute(
+        "UPDATE processing_jobs SET encoder = %s, updated_at = now() WHERE media_id = %s",
+        (encoder, media_id),
+    )
+
+
+def finish_ready(
+    conn: DictConnection,
+    media_id: str,
+    media_fields: dict[str, Any],
+    encoder: str | None,
+    timings: dict[str, float],
+) -> bool:
+    """Mark the media ready with what the job learnt; False if the media is gone meanwhile."""
+    allowed = {
+        "kind", "width", "height", "duration_ms", "video_codec", "audio_codec", "video_bitrate",
+        "audio_bitrate", "frame_rate", "original_size_bytes", "playback_size_bytes",
+        "playback_key", "thumbnail_key", "preview_key",
+    }  # fmt: skip
+    fields = {k: v for k, v in media_fields.items() if k in allowed}
+    assignments = ", ".join(f"{name} = %({name})s" for name in fields)
+    updated = conn.execute(
+        f"UPDATE media SET status = 'ready', error = NULL, updated_at = now(), {assignments}"  # noqa: S608  (names from the allow-list above)
+        " WHERE id = %(media_id)s AND status = 'processing'",
+        {**fields, "media_id": media_id},
+    ).rowcount
+    conn.execute(
+        "UPDATE processing_jobs SET state = 'succeeded', encoder = coalesce(%s, encoder),"
+        " progress = 1, finished_at = now(), heartbeat_at = now(), timings = %s,"
+        " updated_at = now() WHERE media_id = %s",
+        (encoder, json.dumps(timings), media_id),
+    )
+    return updated > 0
+
+
+def fail(conn: DictConnection, media_id: str, reason: str) -> None:
+    """The media cannot be processed: say why, keep the original."""
+    conn.execute(
+        "UPDATE media SET status = 'failed', error = %s, updated_at = now()"
+        " WHERE id = %s AND status = 'processing'",
+        (reason[:1000], media_id),
+    )
+    conn.execute(
+        "UPDATE processing_jobs SET state = 'failed', error = %s, finished_at = now(),"
+        " updated_at = now() WHERE media_id = %s",
+        (reason[:1000], media_id),
+    )
+
+
+def release(conn: DictConnection, media_id: str, reason: str) -> None:
+    """A transient failure: leave the media processing but claimable by the redelivery."""
+    conn.execute(
+        "UPDATE processing_jobs SET state = 'queued', heartbeat_at = NULL, error = %s,"
+        " updated_at = now() WHERE media_id = %s",
+        (reason[:1000], media_id),
+    )
+
+
+def reset_for_retry(conn: DictConnection, owner_id: str, media_id: str) -> dict[str, Any] | None:
+    """A failed media of this owner back to pending with fresh attempts; None if not failed."""
+    row = conn.execute(
+        "UPDATE media SET status = 'pending', error = NULL, updated_at = now()"
+        " WHERE id = %s AND owner_id = %s AND status = 'failed'"
+        " RETURNING original_key, size_bytes",
+        (media_id, owner_id),
+    ).fetchone()
+    if row is not None:
+        conn.execute(
+            "UPDATE processing_jobs SET attempts = 0, state = 'queued', error = NULL,"
+            " heartbeat_at = NULL, updated_at = now() WHERE media_id = %s",
+            (media_id,),
+        )
+    return row
+
+
+def stuck(
+    conn: DictConnection, pending_after_seconds: int, stale_after_seconds: int
+) -> list[dict[str, Any]]:
+    """Media whose event may be lost: pending for a while, or processing with a silent job."""
+    return conn.execute(
+        "SELECT m.id, m.original_key, m.size_bytes, m.status, m.upload_id FROM media m"
+        " LEFT JOIN processing_jobs j ON j.media_id = m.id"
+        " WHERE (m.status = 'pending' AND m.upload_id IS NULL"
+        "        AND m.updated_at < now() - make_interval(secs => %s))"
+        "    OR (m.status = 'processing' AND (j.heartbeat_at IS NULL"
+        "        OR j.heartbeat_at < now() - make_interval(secs => %s)))"
+        " ORDER BY m.updated_at LIMIT 1000",
+        (pending_after_seconds, stale_after_seconds),
+    ).fetchall()
