@@ -21,7 +21,7 @@ KINDS = ("video", "image", "audio", "other")
 MAX_TAGS = 50
 
 # Columns of a media response; tags and processing state come along in one round trip.
-_SELECT = """
+MEDIA_SELECT = """
 SELECT m.id, m.owner_id, m.title, m.filename, m.content_type, m.kind, m.status, m.error,
        m.size_bytes, m.width, m.height, m.duration_ms, m.video_codec, m.audio_codec,
        m.original_key, m.upload_id, m.playback_key, m.thumbnail_key, m.created_at, m.updated_at,
@@ -87,7 +87,7 @@ def list_media(
         params.update(after_at=cursor.created_at, after_id=cursor.id)
     query = sql.SQL(
         "{select} WHERE {conditions} ORDER BY m.created_at DESC, m.id DESC LIMIT %(limit)s"
-    ).format(select=sql.SQL(_SELECT), conditions=sql.SQL(" AND ").join(conditions))
+    ).format(select=sql.SQL(MEDIA_SELECT), conditions=sql.SQL(" AND ").join(conditions))
     rows = conn.execute(query, params).fetchall()
     page, more = rows[:limit], len(rows) > limit
     next_cursor = Cursor(page[-1]["created_at"], str(page[-1]["id"])) if more else None
@@ -114,7 +114,9 @@ def get_media(
     conn: DictConnection, owner_id: str, media_id: str, *, lock: bool = False
 ) -> dict[str, Any]:
     """One of the owner's media; NotFound for anything else."""
-    query = _SELECT + " WHERE m.id = %s AND m.owner_id = %s" + (" FOR UPDATE OF m" if lock else "")
+    query = (
+        MEDIA_SELECT + " WHERE m.id = %s AND m.owner_id = %s" + (" FOR UPDATE OF m" if lock else "")
+    )
     row = conn.execute(query, (media_id, owner_id)).fetchone()
     if row is None:
         raise NotFound("no such media")

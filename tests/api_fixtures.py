@@ -79,3 +79,13 @@ def presign(function_client: FunctionClient) -> FlaskClient:
 @pytest.fixture
 def media_api(function_client: FunctionClient) -> FlaskClient:
     return function_client("media")
+
+
+@pytest.fixture
+def collections_api(function_client: FunctionClient) -> FlaskClient:
+    return function_client("collections")
+
+
+@pytest.fixture
+def share_api(function_client: FunctionClient) -> FlaskClient:
+    return function_client("share")

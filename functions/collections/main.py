@@ -5,9 +5,10 @@ from __future__ import annotations
 import flask
 import functions_framework
 
+from mediavault.api.collections import endpoints
 from mediavault.function import create_function
 
-app = create_function("collections")
+app = create_function("collections", endpoints)
 
 
 @functions_framework.http

@@ -5,9 +5,10 @@ from __future__ import annotations
 import flask
 import functions_framework
 
+from mediavault.api.share import endpoints
 from mediavault.function import create_function
 
-app = create_function("share")
+app = create_function("share", endpoints)
 
 
 @functions_framework.http

@@ -1,0 +1,192 @@
+"""The share function: the public, read-only view of a shared collection (JSON and HTML)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Response
+
+from mediavault import sharepage
+from mediavault.errors import HTTPError, NotFound, Unauthorized
+from mediavault.web import Endpoint, RequestContext, json_response, set_cookie
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter
+
+SHARE_COOKIE = "mv_share"
+UNLOCK_SECONDS = 24 * 3600
+_TOKEN = re.compile(r"mvsh_[A-Za-z0-9_\-]{40,60}")
+
+
+class TooManyAttempts(HTTPError):
+    """Too many wrong passwords for this link; wait for the window to pass."""
+
+    status = 429
+    code = "too_many_attempts"
+
+
+class ShareMetrics:
+    """Views of shared links and failed unlocks."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        from prometheus_client import Counter
+
+        self.views: Counter = Counter(
+            "mediavault_share_views", "Views of shared collections, by form.", ("form",),
+            registry=registry,
+        )  # fmt: skip
+        self.unlock_failures: Counter = Counter(
+            "mediavault_share_unlock_failures", "Wrong or rate-limited share passwords.",
+            ("reason",), registry=registry,
+        )  # fmt: skip
+
+
+def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
+    """Every route of the share function."""
+    api = ShareApi(ShareMetrics(registry))
+    return [
+        Endpoint("/api/share/<token>", ("GET",), api.view_json),
+        Endpoint("/api/share/<token>/unlock", ("POST",), api.unlock_json),
+        Endpoint("/s/<token>", ("GET",), api.view_page),
+        Endpoint("/s/<token>/unlock", ("POST",), api.unlock_page),
+    ]
+
+
+class ShareApi:
+    """Handlers of the share function."""
+
+    def __init__(self, metrics: ShareMetrics) -> None:
+        self.metrics = metrics
+
+    def _resolve(self, ctx: RequestContext, token: str) -> dict[str, Any]:
+        from mediavault import shares
+
+        if not _TOKEN.fullmatch(token):
+            raise NotFound("this link does not exist or has expired")
+        with ctx.services.pool.connection() as conn:
+            return shares.resolve(conn, token)
+
+    def _unlocked(self, ctx: RequestContext, share: dict[str, Any]) -> bool:
+        from itsdangerous import BadSignature, TimestampSigner
+
+        if not share["has_password"]:
+            return True
+        signer = TimestampSigner(ctx.settings.auth.session_secret, salt="mediavault.share")
+        try:
+            value = signer.unsign(ctx.request.cookies.get(SHARE_COOKIE, ""), max_age=UNLOCK_SECONDS)
+        except BadSignature:
+            return False
+        return value.decode() == str(share["id"])
+
+    def _view(self, ctx: RequestContext, share: dict[str, Any], form: str) -> dict[str, Any]:
+        from mediavault import shares
+
+        storage = ctx.services.storage
+        expiry = storage.settings.download_expiry_seconds
+        with ctx.services.pool.connection() as conn:
+            rows = shares.ready_items(conn, str(share["collection_id"]))
+            shares.count_view(conn, str(share["id"]))
+        self.metrics.views.labels(form).inc()
+
+        def url(key: str | None) -> str | None:
+            return storage.presign_get(key, expiry) if key else None
+
+        items = []
+        for row in rows:
+            shown = row["preview_key"] if row["kind"] == "image" else row["playback_key"]
+            urls: dict[str, str | None] = {
+                "thumbnail": url(row["thumbnail_key"]),
+                "playback": url(shown or row["original_key"]),
+                "original": None,
+            }
+            if share["allow_download"]:
+                urls["original"] = storage.presign_get(
+                    row["original_key"], expiry, download_name=row["filename"]
+                )
+            items.append({
+                "id": str(row["id"]), "title": row["title"], "kind": row["kind"],
+                "width": row["width"], "height": row["height"],
+                "duration_ms": row["duration_ms"], "urls": urls,
+            })  # fmt: skip
+        return {
+            "collection": {"title": share["title"], "description": share["description"]},
+            "items": items,
+        }
+
+    def _check_password(self, ctx: RequestContext, share: dict[str, Any], password: object) -> None:
+        from mediavault import shares
+
+        with ctx.services.pool.connection() as conn, conn.transaction():
+            if not shares.unlock_allowed(conn, str(share["id"])):
+                self.metrics.unlock_failures.labels("rate_limited").inc()
+                raise TooManyAttempts("too many wrong passwords; try again in a few minutes")
+            if not isinstance(password, str) or not shares.verify_password(
+                password, share["password_hash"] or ""
+            ):
+                shares.record_failed_unlock(conn, str(share["id"]))
+                self.metrics.unlock_failures.labels("wrong_password").inc()
+                raise Unauthorized("wrong password", code="wrong_password")
+
+    def _set_unlocked(
+        self, ctx: RequestContext, response: Response, share: dict[str, Any], token: str
+    ) -> None:
+        from itsdangerous import TimestampSigner
+
+        signer = TimestampSigner(ctx.settings.auth.session_secret, salt="mediavault.share")
+        value = signer.sign(str(share["id"])).decode()
+        for path in (f"/s/{token}", f"/api/share/{token}"):  # this link only, page and API
+            set_cookie(
+                response, ctx.settings, SHARE_COOKIE, value, max_age=UNLOCK_SECONDS, path=path
+            )
+
+    def view_json(self, ctx: RequestContext, token: str) -> Response:
+        """GET /api/share/{token}."""
+        share = self._resolve(ctx, token)
+        if not self._unlocked(ctx, share):
+            raise Unauthorized("this link needs its password", code="password_required")
+        return json_response(
+            self._view(ctx, share, "api"),
+            headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"},
+        )
+
+    def unlock_json(self, ctx: RequestContext, token: str) -> Response:
+        """POST /api/share/{token}/unlock {password}."""
+        share = self._resolve(ctx, token)
+        if share["has_password"]:
+            self._check_password(ctx, share, ctx.json_body().get("password"))
+        response = Response(status=204)
+        self._set_unlocked(ctx, response, share, token)
+        return response
+
+    def view_page(self, ctx: RequestContext, token: str) -> Response:
+        """GET /s/{token}: the gallery, or the password form."""
+        nonce = sharepage.new_nonce()
+        headers = sharepage.headers(ctx.settings.storage.public_url, nonce)
+        try:
+            share = self._resolve(ctx, token)
+        except NotFound:
+            return Response(sharepage.not_found(nonce), 404, headers, mimetype="text/html")
+        if not self._unlocked(ctx, share):
+            page = sharepage.password_form(f"/s/{token}/unlock", nonce)
+            return Response(page, 401, headers, mimetype="text/html")
+        page = sharepage.gallery(self._view(ctx, share, "page"), nonce)
+        return Response(page, 200, headers, mimetype="text/html")
+
+    def unlock_page(self, ctx: RequestContext, token: str) -> Response:
+        """POST /s/{token}/unlock (the form): back to the gallery, or the form with the error."""
+        nonce = sharepage.new_nonce()
+        headers = sharepage.headers(ctx.settings.storage.public_url, nonce)
+        try:
+            share = self._resolve(ctx, token)
+            if share["has_password"]:
+                self._check_password(ctx, share, ctx.request.form.get("password"))
+        except NotFound:
+            return Response(sharepage.not_found(nonce), 404, headers, mimetype="text/html")
+        except HTTPError as error:
+            page = sharepage.password_form(f"/s/{token}/unlock", nonce, error.message)
+            return Response(page, error.status, headers, mimetype="text/html")
+        response = Response(status=303, headers={"Location": f"/s/{token}", **headers})
+        self._set_unlocked(ctx, response, share, token)
+        return response

@@ -1,0 +1,109 @@
+"""The public share page: a small server-rendered gallery, no scripts and no external assets."""
+
+from __future__ import annotations
+
+import secrets
+from html import escape
+from typing import Any
+from urllib.parse import urlsplit
+
+_STYLE = " ".join(
+    [
+        "*{box-sizing:border-box}",
+        "body{margin:0;font:16px/1.4 system-ui,sans-serif;background:#111;color:#eee}",
+        "header{padding:1.25rem 1rem}h1{margin:0 0 .25rem;font-size:1.4rem}p{margin:0;color:#bbb}",
+        "main{display:grid;gap:.75rem;padding:0 1rem 2rem;",
+        "grid-template-columns:repeat(auto-fill,minmax(240px,1fr))}",
+        "figure{margin:0;background:#1c1c1c;border-radius:8px;overflow:hidden}",
+        "figure img,figure video{display:block;width:100%;height:auto;background:#000}",
+        "figcaption{padding:.5rem .75rem;font-size:.9rem;display:flex;",
+        "justify-content:space-between;gap:.5rem}",
+        "a{color:#8cf}form{padding:1rem;max-width:22rem}",
+        "input,button{font:inherit;padding:.5rem;margin:.25rem 0;width:100%}.error{color:#f88}",
+    ]
+)
+
+
+def headers(public_s3_url: str, nonce: str) -> dict[str, str]:
+    """Security headers of every share page: media only from storage, nothing else at all."""
+    storage = "{0.scheme}://{0.netloc}".format(urlsplit(public_s3_url))
+    policy = (
+        f"default-src 'none'; img-src {storage}; media-src {storage}; "
+        f"style-src 'nonce-{nonce}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "Referrer-Policy": "no-referrer",
+        "X-Robots-Tag": "noindex, nofollow",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+    }
+
+
+def new_nonce() -> str:
+    """A fresh CSP nonce for the page's one inline stylesheet."""
+    return secrets.token_urlsafe(16)
+
+
+def _page(title: str, body: str, nonce: str) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        "<meta name=robots content=noindex,nofollow>"
+        f"<title>{escape(title)}</title><style nonce={nonce}>{_STYLE}</style></head>"
+        f"<body>{body}</body></html>"
+    )
+
+
+def _item(item: dict[str, Any]) -> str:
+    urls = item["urls"]
+    title = escape(item["title"] or "")
+    download = (
+        f'<a href="{escape(urls["original"])}" download>Download</a>'
+        if urls.get("original")
+        else ""
+    )
+    if item["kind"] == "video":
+        sources = f'<source src="{escape(urls["playback"])}" type="video/mp4">'
+        if urls.get("fallback"):
+            sources += f'<source src="{escape(urls["fallback"])}">'
+        poster = f' poster="{escape(urls["thumbnail"])}"' if urls.get("thumbnail") else ""
+        media = f"<video controls preload=metadata playsinline{poster}>{sources}</video>"
+    elif item["kind"] == "image":
+        thumb = escape(urls.get("thumbnail") or urls["playback"])
+        media = (
+            f'<a href="{escape(urls["playback"])}"><img src="{thumb}" alt="{title}" loading=lazy'
+            f' width="{item["width"] or ""}" height="{item["height"] or ""}"></a>'
+        )
+    else:
+        media = f'<audio controls preload=none src="{escape(urls["playback"])}"></audio>'
+    return f"<figure>{media}<figcaption><span>{title}</span>{download}</figcaption></figure>"
+
+
+def gallery(view: dict[str, Any], nonce: str) -> str:
+    """The collection's items: thumbnails, playable videos, full-size images."""
+    collection = view["collection"]
+    description = f"<p>{escape(collection['description'])}</p>" if collection["description"] else ""
+    items = "".join(_item(item) for item in view["items"]) or "<p>Nothing here yet.</p>"
+    body = (
+        f"<header><h1>{escape(collection['title'])}</h1>{description}</header><main>{items}</main>"
+    )
+    return _page(collection["title"], body, nonce)
+
+
+def password_form(action: str, nonce: str, error: str | None = None) -> str:
+    """The form a password-protected link shows first."""
+    message = f"<p class=error role=alert>{escape(error)}</p>" if error else ""
+    body = (
+        "<header><h1>This link is protected</h1><p>Enter the password you were given.</p></header>"
+        f'<form method=post action="{escape(action)}">{message}'
+        "<label>Password <input type=password name=password required autofocus "
+        "autocomplete=current-password></label><button type=submit>Open</button></form>"
+    )
+    return _page("Protected link", body, nonce)
+
+
+def not_found(nonce: str) -> str:
+    """The same page for unknown, expired and revoked links."""
+    body = "<header><h1>Link not found</h1><p>This link does not exist or has expired.</p></header>"
+    return _page("Link not found", body, nonce)

@@ -1,0 +1,182 @@
+"""Share links: random tokens kept as hashes, optional expiry and password, revocation."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mediavault.errors import BadRequest, NotFound
+from mediavault.tokens import hash_token, new_token
+
+if TYPE_CHECKING:
+    from mediavault.db import DictConnection
+
+SHARE_PREFIX = "mvsh_"
+MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
+# scrypt at n=2**14, r=8: ~16 MiB and tens of milliseconds per guess (OWASP's minimum is n=2**13).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+UNLOCK_ATTEMPTS = 5
+UNLOCK_WINDOW_SECONDS = 900
+
+_SHARE = """
+SELECT s.id, s.collection_id, s.password_hash IS NOT NULL AS has_password, s.allow_download,
+       s.expires_at, s.revoked_at, s.view_count, s.created_at, s.password_hash,
+       c.title, c.description
+FROM share_links s JOIN collections c ON c.id = s.collection_id
+"""
+
+
+@dataclass(frozen=True)
+class ShareOptions:
+    """A validated `POST …/shares` body."""
+
+    expires_in_seconds: int | None
+    allow_download: bool
+    password: str | None
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> ShareOptions:
+        """Check the body; BadRequest names what is wrong."""
+        unknown = set(body) - {"expires_in_seconds", "allow_download", "password"}
+        if unknown:
+            raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+        expires = body.get("expires_in_seconds")
+        if expires is not None and (
+            not isinstance(expires, int) or isinstance(expires, bool)
+            or not 60 <= expires <= MAX_EXPIRY_SECONDS
+        ):  # fmt: skip
+            raise BadRequest("expires_in_seconds must be an integer from 60 to ten years")
+        allow = body.get("allow_download", False)
+        if not isinstance(allow, bool):
+            raise BadRequest("allow_download must be true or false")
+        password = body.get("password")
+        if password is not None and (
+            not isinstance(password, str) or not 1 <= len(password) <= 200
+        ):
+            raise BadRequest("password must be 1 to 200 characters")
+        return cls(expires, allow, password or None)
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash, self-describing."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    encode = base64.b64encode
+    return (
+        f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt).decode()}${encode(digest).decode()}"
+    )
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Constant-time check of a password against hash_password's output."""
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
+                                r=int(r), p=int(p), dklen=len(expected))  # fmt: skip
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def create(
+    conn: DictConnection, collection_id: str, options: ShareOptions
+) -> tuple[str, dict[str, Any]]:
+    """A new link for a collection the caller owns; the token (shown once) and the row."""
+    token = new_token(SHARE_PREFIX)
+    password_hash = hash_password(options.password) if options.password else None
+    row = conn.execute(
+        "INSERT INTO share_links (collection_id, token_hash, password_hash, allow_download,"
+        " expires_at) VALUES (%s, %s, %s, %s,"
+        " CASE WHEN %s::int IS NULL THEN NULL ELSE now() + make_interval(secs => %s::int) END)"
+        " RETURNING id",
+        (collection_id, hash_token(token), password_hash, options.allow_download,
+         options.expires_in_seconds, options.expires_in_seconds),
+    ).fetchone()  # fmt: skip
+    assert row is not None
+    return token, _by_id(conn, str(row["id"]))
+
+
+def _by_id(conn: DictConnection, share_id: str) -> dict[str, Any]:
+    row = conn.execute(_SHARE + " WHERE s.id = %s", (share_id,)).fetchone()
+    assert row is not None
+    return row
+
+
+def list_for(conn: DictConnection, collection_id: str) -> list[dict[str, Any]]:
+    """Every link of a collection, newest first."""
+    return conn.execute(
+        _SHARE + " WHERE s.collection_id = %s ORDER BY s.created_at DESC", (collection_id,)
+    ).fetchall()
+
+
+def revoke(conn: DictConnection, collection_id: str, share_id: str) -> None:
+    """Stop a link at once."""
+    updated = conn.execute(
+        "UPDATE share_links SET revoked_at = coalesce(revoked_at, now())"
+        " WHERE id = %s AND collection_id = %s",
+        (share_id, collection_id),
+    ).rowcount
+    if updated == 0:
+        raise NotFound("no such share link")
+
+
+def resolve(conn: DictConnection, token: str) -> dict[str, Any]:
+    """The live link behind a token; unknown, expired and revoked are the same NotFound."""
+    row = conn.execute(
+        _SHARE + " WHERE s.token_hash = %s AND s.revoked_at IS NULL"
+        " AND (s.expires_at IS NULL OR s.expires_at > now())",
+        (hash_token(token),),
+    ).fetchone()
+    if row is None:
+        raise NotFound("this link does not exist or has expired")
+    return row
+
+
+def count_view(conn: DictConnection, share_id: str) -> None:
+    """One more view of the link."""
+    conn.execute(
+        "UPDATE share_links SET view_count = view_count + 1, last_viewed_at = now() WHERE id = %s",
+        (share_id,),
+    )
+
+
+def unlock_allowed(conn: DictConnection, share_id: str) -> bool:
+    """False while the link has had too many wrong passwords in the current window."""
+    row = conn.execute(
+        "SELECT failed_unlocks < %s OR unlock_window_started_at IS NULL"
+        " OR unlock_window_started_at < now() - make_interval(secs => %s) AS allowed"
+        " FROM share_links WHERE id = %s",
+        (UNLOCK_ATTEMPTS, UNLOCK_WINDOW_SECONDS, share_id),
+    ).fetchone()
+    return bool(row and row["allowed"])
+
+
+def record_failed_unlock(conn: DictConnection, share_id: str) -> None:
+    """Count a wrong password in the link's window (a new window once the old one is over)."""
+    conn.execute(
+        "UPDATE share_links SET"
+        " failed_unlocks = CASE WHEN unlock_window_started_at IS NULL"
+        "   OR unlock_window_started_at < now() - make_interval(secs => %(window)s)"
+        "   THEN 1 ELSE failed_unlocks + 1 END,"
+        " unlock_window_started_at = CASE WHEN unlock_window_started_at IS NULL"
+        "   OR unlock_window_started_at < now() - make_interval(secs => %(window)s)"
+        "   THEN now() ELSE unlock_window_started_at END"
+        " WHERE id = %(id)s",
+        {"window": UNLOCK_WINDOW_SECONDS, "id": share_id},
+    )
+
+
+def ready_items(conn: DictConnection, collection_id: str) -> list[dict[str, Any]]:
+    """The collection's ready media in order, with the keys a share view presigns."""
+    return conn.execute(
+        "SELECT m.id, m.title, m.kind, m.width, m.height, m.duration_ms, m.original_key,"
+        " m.playback_key, m.thumbnail_key, m.preview_key, m.filename, m.content_type"
+        " FROM collection_items i JOIN media m ON m.id = i.media_id"
+        " WHERE i.collection_id = %s AND m.status = 'ready' ORDER BY i.position, i.added_at",
+        (collection_id,),
+    ).fetchall()
