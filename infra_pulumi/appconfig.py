@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pulumi
@@ -9,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from infra_pulumi import kube
 from infra_pulumi.settings import StackSettings
+from mediavault.config import ProcessingSettings, Settings
 
 MINIO_PORT = 9000
 NSQD_TCP_PORT = 4150
@@ -27,6 +29,12 @@ class AppConfigArgs:
     """Inputs of AppConfig."""
 
     settings: StackSettings
+
+
+@functools.cache
+def processing_defaults() -> ProcessingSettings:
+    """The application's own defaults, so that the stack states them without copying them."""
+    return Settings.from_env({}).processing
 
 
 def app_settings(settings: StackSettings) -> dict[str, str]:
@@ -52,7 +60,19 @@ def app_settings(settings: StackSettings) -> dict[str, str]:
         "DISCORD_CLIENT_ID": settings.discord_client_id,
         "DISCORD_GUILD_IDS": ",".join(settings.discord_guild_ids),
         "TRANSCODE_ENCODER": settings.transcode_encoder,
-        "WORKER_PORT": str(settings.worker_port),
+        **shared_processing_settings(),
+    }
+
+
+def shared_processing_settings() -> dict[str, str]:
+    """What the worker, its transcode Jobs and `mediavault reconcile` must agree on."""
+    defaults = processing_defaults()
+    return {
+        "PROCESSING_MAX_ATTEMPTS": str(defaults.max_attempts),
+        "PROCESSING_JOB_TIMEOUT_SECONDS": str(defaults.job_timeout_seconds),
+        # A Job heartbeats at this pace; the worker takes over a claim silent for STALE_AFTER.
+        "PROCESSING_HEARTBEAT_SECONDS": str(defaults.heartbeat_seconds),
+        "PROCESSING_STALE_AFTER_SECONDS": str(defaults.stale_after_seconds),
     }
 
 

@@ -1,21 +1,25 @@
-"""Processing: the worker Deployment, its RBAC (Jobs only) and the transcode Job templates."""
+"""Processing: the worker Deployment (it builds each transcode Job itself) and its RBAC."""
 
 from __future__ import annotations
 
-import json
+import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra_pulumi import kube
-from infra_pulumi.settings import GpuSettings, StackSettings
+from infra_pulumi.appconfig import processing_defaults
+from infra_pulumi.settings import StackSettings
+from mediavault.config import Settings
+from mediavault.errors import ConfigError
+from processing.kube import build_job
 
 WORKER = "mediavault-worker"
 JOB_ACCOUNT = "mediavault-transcode"
-JOB_TEMPLATES = "mediavault-job-templates"
-JOB_TEMPLATE_DIR = "/etc/mediavault/jobs"
+# What processing/kube_dispatch.py does with Jobs: create, read a finished one, delete it.
+JOB_VERBS = ("create", "get", "delete")
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104  (the kubelet and Prometheus reach the pod's IP)
 
 
 @dataclass(frozen=True)
@@ -25,82 +29,46 @@ class ProcessingArgs:
     settings: StackSettings
 
 
-def _toleration(raw: str) -> dict[str, str]:
-    """'key[=value]:Effect' into a toleration (no value means Exists)."""
-    key_value, _, effect = raw.partition(":")
-    key, sep, value = key_value.partition("=")
-    toleration = {"key": key, "operator": "Equal" if sep else "Exists", "effect": effect}
-    if sep:
-        toleration["value"] = value
-    return {k: v for k, v in toleration.items() if v}
-
-
-def job_template(settings: StackSettings, gpu: GpuSettings | None = None) -> dict[str, Any]:
-    """A batch/v1 Job the worker fills in (name, args) for one media item; GPU when given."""
-    limits = {"cpu": "4", "memory": "4Gi"}
-    env = [{"name": "TMPDIR", "value": "/work"}]
-    if gpu is not None:
-        limits["nvidia.com/gpu"] = str(gpu.count)
-        env += [
-            # NVENC needs `video`; the NVIDIA runtime mounts only the libraries listed here.
-            {"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "video,compute,utility"},
-            {"name": "TRANSCODE_ENCODER", "value": "hevc_nvenc"},
-        ]
-    pod_spec: dict[str, Any] = {
-        "serviceAccountName": JOB_ACCOUNT,
-        "automountServiceAccountToken": False,
-        "restartPolicy": "Never",
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": kube.NON_ROOT_UID,
-            "runAsGroup": kube.NON_ROOT_UID,
-            "fsGroup": kube.NON_ROOT_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [
-            {
-                "name": "transcode",
-                "image": settings.images.processing,
-                "imagePullPolicy": settings.images.pull_policy,
-                # The worker appends `--media-id <id>`.
-                "command": ["python", "-m", "processing.job"],
-                "env": env,
-                "envFrom": [
-                    {"configMapRef": {"name": kube.CONFIG_MAP}},
-                    {"secretRef": {"name": kube.SECRET}},
-                ],
-                "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": limits},
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "allowPrivilegeEscalation": False,
-                    "readOnlyRootFilesystem": True,
-                    "capabilities": {"drop": ["ALL"]},
-                },
-                "volumeMounts": [{"name": "work", "mountPath": "/work"}],
-            }
-        ],
-        # Scratch space for the original and the encode, sized for large videos.
-        "volumes": [{"name": "work", "emptyDir": {"sizeLimit": "50Gi"}}],
-    }
-    if gpu is not None:
-        pod_spec["nodeSelector"] = dict(gpu.node_selector)
-        pod_spec["tolerations"] = [_toleration(item) for item in gpu.tolerations]
-        if gpu.runtime_class:
-            pod_spec["runtimeClassName"] = gpu.runtime_class
+def worker_settings(s: StackSettings) -> dict[str, str]:
+    """The worker's own settings (see .env.example); K8S_NAMESPACE comes from its pod."""
+    defaults, selector = processing_defaults(), s.gpu.node_selector
     return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"namespace": settings.namespace, "labels": kube.labels("transcode")},
-        "spec": {
-            "backoffLimit": 2,
-            "ttlSecondsAfterFinished": 3600,
-            "template": {"metadata": {"labels": kube.labels("transcode")}, "spec": pod_spec},
-        },
+        "PROCESSING_EXECUTOR": "kubernetes",
+        "WORKER_CONCURRENCY": str(s.worker_concurrency),
+        # /healthz and /metrics: the default 127.0.0.1 is out of reach of probes and Prometheus.
+        "WORKER_HOST": ALL_INTERFACES,
+        "WORKER_PORT": str(s.worker_port),
+        "WORKER_MSG_TIMEOUT_SECONDS": str(defaults.msg_timeout_seconds),
+        # The worker's own image; Skaffold rewrites this value too (skaffold.yaml).
+        "PROCESSING_IMAGE": s.images.processing,
+        "PROCESSING_JOB_SERVICE_ACCOUNT": JOB_ACCOUNT,
+        "PROCESSING_JOB_CONFIGMAP": kube.CONFIG_MAP,
+        "PROCESSING_JOB_SECRET": kube.SECRET,
+        "PROCESSING_JOB_BACKOFF_LIMIT": str(defaults.job_backoff_limit),
+        "PROCESSING_JOB_DEADLINE_SECONDS": str(defaults.job_deadline_seconds),
+        "PROCESSING_JOB_TTL_SECONDS": str(defaults.job_ttl_seconds),
+        "PROCESSING_JOB_CPU_REQUEST": s.jobs.cpu_request,
+        "PROCESSING_JOB_CPU_LIMIT": s.jobs.cpu_limit,
+        "PROCESSING_JOB_MEMORY_REQUEST": s.jobs.memory_request,
+        "PROCESSING_JOB_MEMORY_LIMIT": s.jobs.memory_limit,
+        "PROCESSING_GPU": str(s.gpu.enabled).lower(),
+        "PROCESSING_GPU_COUNT": str(s.gpu.count),
+        "PROCESSING_GPU_NODE_SELECTOR": ",".join(f"{k}={v}" for k, v in selector.items()),
+        "PROCESSING_GPU_TOLERATIONS": ",".join(s.gpu.tolerations),
     }
+
+
+def check_job_settings(s: StackSettings, env: dict[str, str]) -> None:
+    """Build one Job as the worker will: bad quantities or tolerations stop `pulumi up` here."""
+    try:
+        processing = Settings.from_env({**env, "K8S_NAMESPACE": s.namespace}).processing
+        build_job(processing, str(uuid.UUID(int=0)))
+    except ConfigError as error:
+        raise ValueError(f"transcode Job settings (jobCpu*, jobMemory*, gpu*): {error}") from None
 
 
 class Processing(pulumi.ComponentResource):
-    """The NSQ consumer that dispatches transcode Jobs."""
+    """The NSQ consumer that creates one transcode Job per media."""
 
     worker: k8s.apps.v1.Deployment
     role: k8s.rbac.v1.Role
@@ -111,9 +79,12 @@ class Processing(pulumi.ComponentResource):
         super().__init__("mediavault:infra:Processing", name, None, opts)
         s = args.settings
         ns, child = s.namespace, pulumi.ResourceOptions(parent=self)
+        env = worker_settings(s)
+        check_job_settings(s, env)
         account = k8s.core.v1.ServiceAccount(
             "worker", metadata=kube.meta(WORKER, ns, "worker"), opts=child
         )
+        # The Jobs' identity: no token, no Role; they talk to PostgreSQL and MinIO only.
         k8s.core.v1.ServiceAccount(
             "transcode",
             metadata=kube.meta(JOB_ACCOUNT, ns, "transcode"),
@@ -123,12 +94,9 @@ class Processing(pulumi.ComponentResource):
         self.role = k8s.rbac.v1.Role(
             "worker-jobs",
             metadata=kube.meta(f"{WORKER}-jobs", ns, "worker"),
-            # Jobs in this namespace, nothing else: the worker starts and watches transcodes.
             rules=[
                 k8s.rbac.v1.PolicyRuleArgs(
-                    api_groups=["batch"],
-                    resources=["jobs"],
-                    verbs=["create", "get", "list", "watch", "delete"],
+                    api_groups=["batch"], resources=["jobs"], verbs=list(JOB_VERBS)
                 )
             ],
             opts=child,
@@ -142,21 +110,10 @@ class Processing(pulumi.ComponentResource):
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=WORKER, namespace=ns)],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role, account]),
         )
-        templates = {"cpu.json": json.dumps(job_template(s), indent=2, sort_keys=True) + "\n"}
-        if s.gpu.enabled:
-            templates["gpu.json"] = (
-                json.dumps(job_template(s, s.gpu), indent=2, sort_keys=True) + "\n"
-            )
-        k8s.core.v1.ConfigMap(
-            "job-templates",
-            metadata=kube.meta(JOB_TEMPLATES, ns, "worker"),
-            data=templates,
-            opts=child,
-        )
-        self.worker = self._worker(s)
+        self.worker = self._worker(s, env)
         self.register_outputs({"worker": WORKER, "gpu": s.gpu.enabled})
 
-    def _worker(self, s: StackSettings) -> k8s.apps.v1.Deployment:
+    def _worker(self, s: StackSettings, env: dict[str, str]) -> k8s.apps.v1.Deployment:
         tmp_volume, tmp_mount = kube.tmp_volume()
         container = k8s.core.v1.ContainerArgs(
             name="worker",
@@ -165,28 +122,23 @@ class Processing(pulumi.ComponentResource):
             command=["mediavault", "worker"],
             env_from=kube.app_env_from(),
             env=[
-                k8s.core.v1.EnvVarArgs(name="PROCESSING_JOB_TEMPLATE_DIR", value=JOB_TEMPLATE_DIR),
-                k8s.core.v1.EnvVarArgs(name="PROCESSING_GPU", value=str(s.gpu.enabled).lower()),
+                # Jobs go where the Role lets the worker create them: its own namespace.
                 k8s.core.v1.EnvVarArgs(
-                    name="PROCESSING_JOB_NAMESPACE",
+                    name="K8S_NAMESPACE",
                     value_from=k8s.core.v1.EnvVarSourceArgs(
                         field_ref=k8s.core.v1.ObjectFieldSelectorArgs(
                             field_path="metadata.namespace"
                         )
                     ),
                 ),
+                *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in env.items()),
             ],
             ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=s.worker_port)],
             readiness_probe=kube.http_probe("/healthz", "metrics"),
             liveness_probe=kube.http_probe("/healthz", "metrics", period=20, failures=6),
             resources=kube.resources("100m", "256Mi", "1", "1Gi"),
             security_context=kube.container_security(),
-            volume_mounts=[
-                tmp_mount,
-                k8s.core.v1.VolumeMountArgs(
-                    name="job-templates", mount_path=JOB_TEMPLATE_DIR, read_only=True
-                ),
-            ],
+            volume_mounts=[tmp_mount],
         )
         return k8s.apps.v1.Deployment(
             "worker",
@@ -206,16 +158,10 @@ class Processing(pulumi.ComponentResource):
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=WORKER,
                         security_context=kube.pod_security(),
+                        # Its settings are explicit; one env var per Service would only add noise.
+                        enable_service_links=False,
                         containers=[container],
-                        volumes=[
-                            tmp_volume,
-                            k8s.core.v1.VolumeArgs(
-                                name="job-templates",
-                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                    name=JOB_TEMPLATES
-                                ),
-                            ),
-                        ],
+                        volumes=[tmp_volume],
                     ),
                 ),
             ),

@@ -138,7 +138,7 @@ def _order(document: Mapping[str, Any]) -> tuple[int, str]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (the Job templates) as literal blocks, readable in review."""
+    """Multi-line strings as literal blocks, readable in review."""
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -37,7 +37,7 @@ class FunctionScaling:
 
 @dataclass(frozen=True)
 class GpuSettings:
-    """The GPU transcode job template (only when enabled)."""
+    """Where GPU transcode Jobs go and what they ask for (used only when enabled)."""
 
     enabled: bool = False
     count: int = 1
@@ -45,7 +45,16 @@ class GpuSettings:
         default_factory=lambda: {"nvidia.com/gpu.present": "true"}
     )
     tolerations: tuple[str, ...] = ("nvidia.com/gpu:NoSchedule",)
-    runtime_class: str = ""
+
+
+@dataclass(frozen=True)
+class JobResources:
+    """Requests and limits of each transcode Job's container (the worker builds the Job)."""
+
+    cpu_request: str = "1"
+    cpu_limit: str = "4"
+    memory_request: str = "1Gi"
+    memory_limit: str = "4Gi"
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ class StackSettings:
     net_istio_version: str = "knative-v1.20.0"
     functions: FunctionScaling = field(default_factory=FunctionScaling)
     gpu: GpuSettings = field(default_factory=GpuSettings)
+    jobs: JobResources = field(default_factory=JobResources)
     storage: StorageSizes = field(default_factory=StorageSizes)
     external_database_host: str = ""
     postgres_port: int = 5432
@@ -99,6 +109,7 @@ class StackSettings:
     log_level: str = "INFO"
     transcode_encoder: str = "auto"
     worker_replicas: int = 1
+    worker_concurrency: int = 1
     worker_port: int = 8081
     service_monitor: bool = False
 
@@ -142,6 +153,7 @@ def load_settings(config: pulumi.Config | None = None) -> StackSettings:
     image = Images()
     scaling = FunctionScaling()
     gpu = GpuSettings()
+    jobs = JobResources()
     sizes = StorageSizes()
     return StackSettings(
         secrets=Secrets(
@@ -186,7 +198,12 @@ def load_settings(config: pulumi.Config | None = None) -> StackSettings:
             node_selector=_parse_selector(cfg.get("gpuNodeSelector") or "")
             or dict(gpu.node_selector),
             tolerations=tuple(cfg.get_object("gpuTolerations") or gpu.tolerations),
-            runtime_class=cfg.get("gpuRuntimeClass") or "",
+        ),
+        jobs=JobResources(
+            cpu_request=cfg.get("jobCpuRequest") or jobs.cpu_request,
+            cpu_limit=cfg.get("jobCpuLimit") or jobs.cpu_limit,
+            memory_request=cfg.get("jobMemoryRequest") or jobs.memory_request,
+            memory_limit=cfg.get("jobMemoryLimit") or jobs.memory_limit,
         ),
         storage=StorageSizes(
             postgres=cfg.get("postgresStorage") or sizes.postgres,
@@ -206,6 +223,7 @@ def load_settings(config: pulumi.Config | None = None) -> StackSettings:
         log_level=cfg.get("logLevel") or defaults.log_level,
         transcode_encoder=cfg.get("transcodeEncoder") or defaults.transcode_encoder,
         worker_replicas=_int(cfg, "workerReplicas", defaults.worker_replicas),
+        worker_concurrency=_int(cfg, "workerConcurrency", defaults.worker_concurrency),
         worker_port=_int(cfg, "workerPort", defaults.worker_port),
         service_monitor=_bool(cfg, "monitoringServiceMonitor", default=False),
     )

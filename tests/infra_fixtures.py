@@ -50,16 +50,10 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def pod_specs(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every pod spec inside an object (workloads, Knative Services, Job templates in data)."""
-    import json
-
+    """Every pod spec inside an object (workloads and Knative Services)."""
     spec = doc.get("spec", {})
     if doc["kind"] in ("Deployment", "StatefulSet", "Job", "Service") and "template" in spec:
         yield spec["template"]["spec"]
-    if doc["kind"] == "ConfigMap":
-        for name, value in doc.get("data", {}).items():
-            if name.endswith(".json"):
-                yield json.loads(value)["spec"]["template"]["spec"]
 
 
 def actionlint() -> str:

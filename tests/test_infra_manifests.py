@@ -72,6 +72,8 @@ def test_the_knative_schema_rejects_a_broken_service() -> None:
 def test_gpu_flavour_differs_only_in_processing() -> None:
     files = {Path(name).parent.name for name in read_manifests(MANIFESTS)}
     assert {"cpu", "gpu"} <= files
-    gpu = (MANIFESTS / "gpu" / "40-processing.yaml").read_text()
-    assert "nvidia.com/gpu" in gpu
-    assert "nvidia.com/gpu" not in (MANIFESTS / "cpu" / "40-processing.yaml").read_text()
+    cpu, gpu = ((MANIFESTS / f / "40-processing.yaml").read_text() for f in ("cpu", "gpu"))
+    # The worker builds the Jobs: PROCESSING_GPU is the one switch between the two flavours.
+    switch = "- name: PROCESSING_GPU\n          value: '{}'\n"
+    assert switch.format("false") in cpu
+    assert gpu == cpu.replace(switch.format("false"), switch.format("true"))

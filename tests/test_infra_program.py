@@ -122,32 +122,7 @@ def test_network_policies_cover_the_stateful_services(docs: list[dict[str, Any]]
 def test_worker_role_grants_only_jobs(docs: list[dict[str, Any]]) -> None:
     (role,) = by_kind(docs, "Role")
     assert role["rules"] == [
-        {
-            "apiGroups": ["batch"],
-            "resources": ["jobs"],
-            "verbs": ["create", "get", "list", "watch", "delete"],
-        }
-    ]
-
-
-def test_gpu_template_only_with_gpu_enabled() -> None:
-    def templates(**config: str) -> dict[str, dict[str, Any]]:
-        (cm,) = [
-            d
-            for d in by_kind(kube_objects(**config), "ConfigMap")
-            if d["metadata"]["name"] == "mediavault-job-templates"
-        ]
-        return {name: json.loads(value) for name, value in cm["data"].items()}
-
-    assert set(templates()) == {"cpu.json"}
-    gpu = templates(**GPU_CONFIG)["gpu.json"]["spec"]["template"]["spec"]
-    container = gpu["containers"][0]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["NVIDIA_DRIVER_CAPABILITIES"] == "video,compute,utility"
-    assert gpu["nodeSelector"] == {"gpu": "nvidia"}
-    assert {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoExecute"} in gpu[
-        "tolerations"
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "delete"]}
     ]
 
 
