@@ -118,16 +118,17 @@ class ShareApi:
     def _check_password(self, ctx: RequestContext, share: dict[str, Any], password: object) -> None:
         from mediavault import shares
 
-        with ctx.services.pool.connection() as conn, conn.transaction():
-            if not shares.unlock_allowed(conn, str(share["id"])):
+        share_id = str(share["id"])
+        with ctx.services.pool.connection() as conn:
+            if not shares.unlock_allowed(conn, share_id):
                 self.metrics.unlock_failures.labels("rate_limited").inc()
                 raise TooManyAttempts("too many wrong passwords; try again in a few minutes")
-            if not isinstance(password, str) or not shares.verify_password(
-                password, share["password_hash"] or ""
-            ):
-                shares.record_failed_unlock(conn, str(share["id"]))
-                self.metrics.unlock_failures.labels("wrong_password").inc()
-                raise Unauthorized("wrong password", code="wrong_password")
+            stored = share["password_hash"] or ""
+            if isinstance(password, str) and shares.verify_password(password, stored):
+                return
+            shares.record_failed_unlock(conn, share_id)  # committed before the error is raised
+        self.metrics.unlock_failures.labels("wrong_password").inc()
+        raise Unauthorized("wrong password", code="wrong_password")
 
     def _set_unlocked(
         self, ctx: RequestContext, response: Response, share: dict[str, Any], token: str

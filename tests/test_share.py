@@ -1,0 +1,213 @@
+"""Share links: public views, revocation, expiry, downloads, passwords, and what never leaks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from flask.testing import FlaskClient
+
+from mediavault.services import Services
+from mediavault.tokens import hash_token
+from tests.api_fixtures import ApiUser
+from tests.test_media import _insert
+
+
+def _shared(
+    collections_api: FlaskClient, user: ApiUser, services: Services, **options: Any
+) -> tuple[str, dict[str, Any], list[str]]:
+    """A collection holding one ready video (real objects in MinIO) and a link to it."""
+    collection = collections_api.post(
+        "/api/collections", json={"title": "Holiday", "description": "Sun"}, headers=user.headers
+    ).get_json()["id"]
+    media_id = _insert(services, user, status="ready", title="Beach")[0]
+    keys = {
+        "original_key": f"originals/{user.id}/{media_id}.mp4",
+        "playback_key": f"derived/{user.id}/{media_id}/hevc.mp4",
+        "thumbnail_key": f"derived/{user.id}/{media_id}/thumb.jpg",
+    }
+    for column, key in keys.items():
+        assert (
+            httpx.put(services.storage.presign_put(key), content=column.encode()).status_code == 200
+        )
+    with services.pool.connection() as conn:
+        conn.execute(
+            "UPDATE media SET original_key = %(original_key)s, playback_key = %(playback_key)s,"
+            " thumbnail_key = %(thumbnail_key)s WHERE id = %(id)s",
+            {**keys, "id": media_id},
+        )
+    collections_api.put(f"/api/collections/{collection}/items/{media_id}", headers=user.headers)
+    response = collections_api.post(
+        f"/api/collections/{collection}/shares", json=options, headers=user.headers
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return collection, response.get_json(), [media_id]
+
+
+def test_a_link_works_without_auth_and_its_urls_download(
+    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    _, share, [media_id] = _shared(collections_api, alice, services)
+    assert share["url"].endswith(f"/s/{share['token']}")
+    assert len(share["token"]) >= 43  # 256 bits of randomness, URL-safe
+    response = share_api.get(f"/api/share/{share['token']}")
+    assert response.status_code == 200
+    view = response.get_json()
+    assert view["collection"] == {"title": "Holiday", "description": "Sun"}
+    [item] = view["items"]
+    assert item["id"] == media_id
+    assert item["urls"]["original"] is None  # no download unless allowed
+    assert httpx.get(item["urls"]["playback"]).content == b"playback_key"
+    assert httpx.get(item["urls"]["thumbnail"]).content == b"thumbnail_key"
+    # No field carries an owner id or an object key. (The presigned URLs themselves name the
+    # object they sign, as S3 URLs do: they are checked to point at the public endpoint only.)
+    fields = json.dumps({**view, "items": [{**i, "urls": None} for i in view["items"]]})
+    assert alice.id not in fields
+    assert "originals/" not in fields
+    assert "derived/" not in fields
+    public = services.storage.settings.public_url
+    assert all(u is None or u.startswith(public) for u in item["urls"].values())
+    with services.pool.connection() as conn:
+        stored = conn.execute(
+            "SELECT token_hash, view_count FROM share_links WHERE id = %s", (share["id"],)
+        ).fetchone()
+    assert stored is not None
+    assert bytes(stored["token_hash"]) == hash_token(share["token"])
+    assert stored["view_count"] == 1
+
+
+def test_allow_download_gives_the_original(
+    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    _, share, _ = _shared(collections_api, alice, services, allow_download=True)
+    [item] = share_api.get(f"/api/share/{share['token']}").get_json()["items"]
+    download = httpx.get(item["urls"]["original"])
+    assert download.content == b"original_key"
+    assert download.headers["content-disposition"].startswith("attachment;")
+
+
+def test_revoked_expired_and_unknown_links_look_the_same(
+    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    collection, share, _ = _shared(collections_api, alice, services)
+    _, expiring, _ = _shared(collections_api, alice, services, expires_in_seconds=3600)
+    assert share_api.get(f"/api/share/{expiring['token']}").status_code == 200
+    revoke = collections_api.delete(
+        f"/api/collections/{collection}/shares/{share['id']}", headers=alice.headers
+    )
+    assert revoke.status_code == 204
+    with services.pool.connection() as conn:
+        conn.execute(
+            "UPDATE share_links SET expires_at = now() - interval '1 second' WHERE id = %s",
+            (expiring["id"],),
+        )
+    bodies = []
+    for token in (share["token"], expiring["token"], "mvsh_" + "A" * 43, "garbage"):
+        response = share_api.get(f"/api/share/{token}")
+        assert response.status_code == 404
+        bodies.append(response.get_json())
+    assert all(body == bodies[0] for body in bodies)
+    listed = collections_api.get(
+        f"/api/collections/{collection}/shares", headers=alice.headers
+    ).get_json()
+    [row] = listed["items"]
+    assert row["revoked"] is True
+    assert "token" not in row
+    assert set(row) == {
+        "id",
+        "expires_at",
+        "allow_download",
+        "has_password",
+        "revoked",
+        "view_count",
+        "created_at",
+    }
+
+
+def test_password_flow_and_rate_limit(
+    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    _, share, _ = _shared(collections_api, alice, services, password="open sesame")
+    with services.pool.connection() as conn:
+        stored = conn.execute(
+            "SELECT password_hash FROM share_links WHERE id = %s", (share["id"],)
+        ).fetchone()
+    assert stored is not None
+    assert stored["password_hash"].startswith("scrypt$")
+    assert "open sesame" not in stored["password_hash"]
+
+    locked = share_api.get(f"/api/share/{share['token']}")
+    assert locked.status_code == 401
+    assert locked.get_json()["error"]["code"] == "password_required"
+    wrong = share_api.post(f"/api/share/{share['token']}/unlock", json={"password": "nope"})
+    assert wrong.status_code == 401
+    assert wrong.get_json()["error"]["code"] == "wrong_password"
+    unlocked = share_api.post(
+        f"/api/share/{share['token']}/unlock", json={"password": "open sesame"}
+    )
+    assert unlocked.status_code == 204
+    cookies = unlocked.headers.getlist("Set-Cookie")
+    assert any(f"Path=/api/share/{share['token']}" in c for c in cookies)
+    assert share_api.get(f"/api/share/{share['token']}").status_code == 200  # the cookie is sent
+
+    share_api.delete_cookie("mv_share", path=f"/api/share/{share['token']}")
+    for _ in range(4):
+        share_api.post(f"/api/share/{share['token']}/unlock", json={"password": "guess"})
+    limited = share_api.post(
+        f"/api/share/{share['token']}/unlock", json={"password": "open sesame"}
+    )
+    assert limited.status_code == 429
+    assert limited.get_json()["error"]["code"] == "too_many_attempts"
+
+
+def test_share_options_are_validated(collections_api: FlaskClient, alice: ApiUser) -> None:
+    collection = collections_api.post(
+        "/api/collections", json={"title": "x"}, headers=alice.headers
+    ).get_json()["id"]
+    for body in (
+        {"expires_in_seconds": 5},
+        {"allow_download": "yes"},
+        {"password": ""},
+        {"token": "mine"},
+    ):
+        response = collections_api.post(
+            f"/api/collections/{collection}/shares", json=body, headers=alice.headers
+        )
+        assert response.status_code == 400, body
+
+
+def test_the_page_is_html_with_strict_headers(
+    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    _, share, _ = _shared(collections_api, alice, services)
+    page = share_api.get(f"/s/{share['token']}")
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src" not in policy  # no scripts at all
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert "noindex" in page.headers["X-Robots-Tag"]
+    html = page.get_data(as_text=True)
+    assert "<video" in html
+    assert "name=robots content=noindex" in html
+    missing = share_api.get("/s/mvsh_" + "B" * 43)
+    assert missing.status_code == 404
+    assert "Link not found" in missing.get_data(as_text=True)
+
+
+def test_the_page_password_form(
+    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    _, share, _ = _shared(collections_api, alice, services, password="pw")
+    form = share_api.get(f"/s/{share['token']}")
+    assert form.status_code == 401
+    assert "type=password" in form.get_data(as_text=True)
+    wrong = share_api.post(f"/s/{share['token']}/unlock", data={"password": "x"})
+    assert wrong.status_code == 401
+    assert "wrong password" in wrong.get_data(as_text=True)
+    right = share_api.post(f"/s/{share['token']}/unlock", data={"password": "pw"})
+    assert right.status_code == 303
+    assert right.headers["Location"] == f"/s/{share['token']}"
+    assert share_api.get(f"/s/{share['token']}").status_code == 200
