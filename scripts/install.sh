@@ -22,6 +22,8 @@ install_debian_packages() {
   compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
   command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
   command -v setpriv >/dev/null || missing+=(util-linux)
+  # The share page is tested in a real headless browser.
+  command -v chromium >/dev/null || missing+=(chromium)
   [ ${#missing[@]} -eq 0 ] && return
   log "apt-get install ${missing[*]}"
   as_root apt-get update -qq

@@ -101,6 +101,9 @@ class ShareApi:
                 "playback": url(shown or row["original_key"]),
                 "original": None,
             }
+            if form == "page" and row["kind"] == "video" and row["playback_key"]:
+                # The page's <video> falls back to the original where HEVC cannot play.
+                urls["fallback"] = url(row["original_key"])
             if share["allow_download"]:
                 urls["original"] = storage.presign_get(
                     row["original_key"], expiry, download_name=row["filename"]

@@ -1,0 +1,83 @@
+"""The share page in a real headless Chromium: thumbnails render and the video can play."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from functions_framework import create_app
+
+from mediavault.services import Services
+from tests.api_fixtures import FUNCTIONS_DIR, ApiUser
+from tests.fake_discord import ServedApp
+from tests.harness import Stack
+from tests.worker_fixtures import RunningWorker, Upload, h264_clip, lavfi, settled
+
+CHROMIUM = "/usr/bin/chromium"
+# The flags the environment notes give: no sandbox as root, and no calls to Google's services.
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture
+def share_server(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedApp]:
+    with monkeypatch.context() as patch:
+        for name, value in stack.env.items():
+            patch.setenv(name, value)
+        app: Any = create_app("share", str(FUNCTIONS_DIR / "share" / "main.py"))  # type: ignore[no-untyped-call]
+    served = ServedApp(app)
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def test_the_share_page_plays_in_chromium(
+    worker: RunningWorker, upload: Upload, collections_api: FlaskClient, alice: ApiUser,
+    services: Services, share_server: ServedApp, tmp_path: Path, artifacts_dir: Path,
+) -> None:  # fmt: skip
+    from playwright.sync_api import sync_playwright
+
+    video = upload(h264_clip(tmp_path / "clip.mp4", seconds=2.0), "video/mp4")
+    image = upload(lavfi(tmp_path / "photo.jpg", "-f", "lavfi", "-i", "testsrc2=size=640x480",
+                         "-frames:v", "1"), "image/jpeg")  # fmt: skip
+    for media_id in (video, image):
+        assert settled(services, media_id)["status"] == "ready"
+    collection = collections_api.post("/api/collections", json={"title": "Browser test"},
+                                      headers=alice.headers).get_json()["id"]  # fmt: skip
+    for media_id in (video, image):
+        collections_api.put(
+            f"/api/collections/{collection}/items/{media_id}", headers=alice.headers
+        )
+    token = collections_api.post(f"/api/collections/{collection}/shares", json={},
+                                 headers=alice.headers).get_json()["token"]  # fmt: skip
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 768})
+            response = page.goto(f"{share_server.base_url}/s/{token}")
+            assert response is not None
+            assert response.status == 200
+            assert page.title() == "Browser test"
+            page.wait_for_function(
+                "[...document.images].length > 0"
+                " && [...document.images].every(i => i.complete && i.naturalWidth > 0)",
+                timeout=20_000,
+            )
+            # HAVE_METADATA or better: one of the sources (HEVC, or the original) can play here.
+            page.wait_for_function(
+                "(v => v !== null && v.readyState >= 1)(document.querySelector('video'))",
+                timeout=20_000,
+            )
+            playing = page.evaluate("document.querySelector('video').currentSrc")
+            assert playing.startswith(services.storage.settings.public_url)
+            page.screenshot(path=str(artifacts_dir / "share-page.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (artifacts_dir / "share-page.png").stat().st_size > 1000
