@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import pulumi
@@ -11,9 +10,6 @@ import pulumi_kubernetes as k8s
 from infra_pulumi import kube
 from infra_pulumi.appconfig import processing_defaults
 from infra_pulumi.settings import StackSettings
-from mediavault.config import Settings
-from mediavault.errors import ConfigError
-from processing.kube import build_job
 
 WORKER = "mediavault-worker"
 JOB_ACCOUNT = "mediavault-transcode"
@@ -58,15 +54,6 @@ def worker_settings(s: StackSettings) -> dict[str, str]:
     }
 
 
-def check_job_settings(s: StackSettings, env: dict[str, str]) -> None:
-    """Build one Job as the worker will: bad quantities or tolerations stop `pulumi up` here."""
-    try:
-        processing = Settings.from_env({**env, "K8S_NAMESPACE": s.namespace}).processing
-        build_job(processing, str(uuid.UUID(int=0)))
-    except ConfigError as error:
-        raise ValueError(f"transcode Job settings (jobCpu*, jobMemory*, gpu*): {error}") from None
-
-
 class Processing(pulumi.ComponentResource):
     """The NSQ consumer that creates one transcode Job per media."""
 
@@ -80,7 +67,6 @@ class Processing(pulumi.ComponentResource):
         s = args.settings
         ns, child = s.namespace, pulumi.ResourceOptions(parent=self)
         env = worker_settings(s)
-        check_job_settings(s, env)
         account = k8s.core.v1.ServiceAccount(
             "worker", metadata=kube.meta(WORKER, ns, "worker"), opts=child
         )

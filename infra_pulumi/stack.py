@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra_pulumi.appconfig import AppConfig, AppConfigArgs
+from infra_pulumi.checks import check_settings
 from infra_pulumi.datastores import DataStores, DataStoresArgs
 from infra_pulumi.init_job import InitJob, InitJobArgs
 from infra_pulumi.knative import (
@@ -41,6 +42,7 @@ class MediaVault(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mediavault:infra:MediaVault", name, None, opts)
         s = args.settings
+        check_settings(s)
 
         def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, depends_on=list(resources))

