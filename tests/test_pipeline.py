@@ -143,7 +143,7 @@ def test_retry_of_a_failed_item(
     assert media_api.post(f"/api/media/{media_id}/retry", headers=bob.headers).status_code == 404
     response = media_api.post(f"/api/media/{media_id}/retry", headers=alice.headers)
     assert response.status_code == 202
-    assert response.get_json()["status"] == "pending"
+    assert response.get_json()["status"] in ("pending", "processing")  # the worker may be quick
     row = settled(services, media_id)
     assert row["status"] == "ready"
     assert row["error"] is None
