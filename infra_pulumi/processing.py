@@ -51,6 +51,7 @@ def worker_settings(s: StackSettings) -> dict[str, str]:
         "PROCESSING_GPU_COUNT": str(s.gpu.count),
         "PROCESSING_GPU_NODE_SELECTOR": ",".join(f"{k}={v}" for k, v in selector.items()),
         "PROCESSING_GPU_TOLERATIONS": ",".join(s.gpu.tolerations),
+        "PROCESSING_GPU_RUNTIME_CLASS": s.gpu.runtime_class,
     }
 
 

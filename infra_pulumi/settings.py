@@ -45,6 +45,7 @@ class GpuSettings:
         default_factory=lambda: {"nvidia.com/gpu.present": "true"}
     )
     tolerations: tuple[str, ...] = ("nvidia.com/gpu:NoSchedule",)
+    runtime_class: str = ""  # e.g. "nvidia" where the NVIDIA runtime is not the node default
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ def load_settings(config: pulumi.Config | None = None) -> StackSettings:
             node_selector=_parse_selector(cfg.get("gpuNodeSelector") or "")
             or dict(gpu.node_selector),
             tolerations=tuple(cfg.get_object("gpuTolerations") or gpu.tolerations),
+            runtime_class=cfg.get("gpuRuntimeClass") or gpu.runtime_class,
         ),
         jobs=JobResources(
             cpu_request=cfg.get("jobCpuRequest") or jobs.cpu_request,

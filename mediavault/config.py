@@ -147,6 +147,7 @@ class ProcessingSettings:
     gpu_count: int
     gpu_node_selector: tuple[tuple[str, str], ...]
     gpu_tolerations: tuple[str, ...]
+    gpu_runtime_class: str
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,7 @@ class Settings:
                 gpu_count=env.integer("PROCESSING_GPU_COUNT", 1, minimum=1),
                 gpu_node_selector=env.pairs("PROCESSING_GPU_NODE_SELECTOR"),
                 gpu_tolerations=env.csv("PROCESSING_GPU_TOLERATIONS", ()),
+                gpu_runtime_class=env.text("PROCESSING_GPU_RUNTIME_CLASS", ""),
             ),
         )
         if settings.database.pool_min_size > settings.database.pool_max_size:

@@ -17,8 +17,8 @@ from processing.errors import PermanentProcessingError
 JOB_NAME_PREFIX = "mediavault-transcode-"
 CONTAINER_NAME = "processing"
 MEDIA_ID_LABEL = "mediavault/media-id"
-# The same recommended labels as infra_pulumi's job templates; `part-of` is load-bearing: the
-# NetworkPolicies admit only pods carrying it to PostgreSQL, MinIO and NSQ.
+# Recommended labels; `part-of` is load-bearing: infra_pulumi's NetworkPolicies admit only pods
+# carrying it to PostgreSQL, MinIO and NSQ.
 JOB_LABELS = {
     "app.kubernetes.io/name": "mediavault-transcode",
     "app.kubernetes.io/component": "transcode",
@@ -173,6 +173,9 @@ def _add_gpu(settings: ProcessingSettings, container: dict[str, Any], pod: dict[
         pod["nodeSelector"] = dict(settings.gpu_node_selector)
     if settings.gpu_tolerations:
         pod["tolerations"] = [parse_toleration(raw) for raw in settings.gpu_tolerations]
+    if settings.gpu_runtime_class:
+        # Where the NVIDIA runtime is not the node's default, GPU pods must ask for it by name.
+        pod["runtimeClassName"] = settings.gpu_runtime_class
 
 
 def _check_label_key(variable: str, key: str) -> None:

@@ -230,15 +230,21 @@ def run_worker(services: Services) -> int:
     """Choose the encoder (never silently), subscribe, serve health, run until SIGTERM/SIGINT."""
     import tornado.ioloop
 
-    from processing.encoders import select_encoder
+    from processing.encoders import EncoderChoice, select_encoder
 
     settings = services.settings
-    encoder = select_encoder(settings.transcode.encoder)  # type: ignore[arg-type]
+    if settings.processing.executor == "kubernetes":
+        # Each Job picks (and records) its own encoder on its own node; testing NVENC here, on a
+        # CPU-only worker pod, would only report a misleading fallback.
+        encoder = EncoderChoice(encoder="libx265", requested=settings.transcode.encoder)  # type: ignore[arg-type]
+    else:
+        encoder = select_encoder(settings.transcode.encoder)  # type: ignore[arg-type]
     if encoder.fell_back:
         logger.warning("HEVC encoder: %s (asked for %s: %s)", encoder.encoder,
                        encoder.requested, encoder.fallback_reason)  # fmt: skip
     metrics = WorkerMetrics(settings.queue)
-    metrics.encoder_chosen(encoder)
+    if settings.processing.executor == "local":
+        metrics.encoder_chosen(encoder)
     dispatch = None
     if settings.processing.executor == "kubernetes":
         from processing.kube_dispatch import kubernetes_dispatch

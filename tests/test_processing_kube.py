@@ -626,3 +626,13 @@ def test_worker_adapter_reads_the_kubeconfig(
     assert dispatch(Claimed(MEDIA_ID)) is True
     assert dispatch(Claimed(MEDIA_ID)) is False
     assert list(fake.jobs) == [("mediavault", job_name(MEDIA_ID))]
+
+
+def test_gpu_runtime_class_when_configured() -> None:
+    plain = build_job(processing_settings(PROCESSING_GPU="true"), MEDIA_ID)
+    assert "runtimeClassName" not in pod_spec(plain)
+    job = build_job(
+        processing_settings(PROCESSING_GPU="true", PROCESSING_GPU_RUNTIME_CLASS="nvidia"), MEDIA_ID
+    )
+    assert pod_spec(job)["runtimeClassName"] == "nvidia"
+    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
