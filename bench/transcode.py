@@ -149,6 +149,12 @@ class Pipeline:
         put_clock, put_wall = time.perf_counter(), datetime.now(UTC)
         if put.status_code != 200:
             raise SystemExit(f"PUT: {put.status_code} {put.text}")
+        # As a client does: confirm the upload, which enqueues it without waiting for MinIO.
+        done = self.presign.post(
+            f"/api/uploads/{started['media_id']}/complete", headers=self.headers
+        )
+        if done.status_code != 200:
+            raise SystemExit(f"complete: {done.status_code} {done.get_data(as_text=True)}")
         return str(started["media_id"]), put_wall, put_clock
 
     def _wait_settled(self, media_id: str) -> dict[str, Any]:

@@ -164,18 +164,24 @@ def _pending_upload(conn: DictConnection, owner_id: str, media_id: str) -> dict[
 
 
 def complete_upload(
-    pool: Pool, storage: Storage, owner_id: str, media_id: str, body: dict[str, Any]
-) -> None:
-    """Finish a multipart upload from the parts the client uploaded (number and ETag each)."""
-    parts = _parse_parts(body.get("parts"))
+    pool: Pool, storage: Storage, owner_id: str, media_id: str, body: dict[str, Any] | None
+) -> bool:
+    """Finish an upload: assemble a multipart one, or confirm a single PUT arrived.
+
+    True when the media still waits for processing (the caller then enqueues it at once rather
+    than wait for MinIO's event, which its queue_dir store holds for up to a few seconds).
+    """
     with pool.connection() as conn, conn.transaction():
         row = _pending_upload(conn, owner_id, media_id)
-        if row["upload_id"] is None:
-            raise Conflict("this upload is not an open multipart upload", code="not_multipart")
-        storage.complete_multipart(row["original_key"], row["upload_id"], parts)
-        conn.execute(
-            "UPDATE media SET upload_id = NULL, updated_at = now() WHERE id = %s", (media_id,)
-        )
+        if row["upload_id"] is not None:
+            parts = _parse_parts((body or {}).get("parts"))
+            storage.complete_multipart(row["original_key"], row["upload_id"], parts)
+            conn.execute(
+                "UPDATE media SET upload_id = NULL, updated_at = now() WHERE id = %s", (media_id,)
+            )
+        elif row["status"] == "pending" and not storage.exists(row["original_key"]):
+            raise Conflict("the file has not arrived yet; PUT it first", code="upload_incomplete")
+    return bool(row["status"] == "pending")
 
 
 def _parse_parts(raw: object) -> list[tuple[int, str]]:

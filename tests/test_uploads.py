@@ -94,10 +94,8 @@ def test_multipart_upload_just_above_the_threshold(
         assert stored.read() == payload
     finally:
         stored.close()
-    again = presign.post(
-        f"/api/uploads/{body['media_id']}/complete", json={"parts": etags}, headers=alice.headers
-    )
-    assert _error(again, 409) == "not_multipart"
+    again = presign.post(f"/api/uploads/{body['media_id']}/complete", headers=alice.headers)
+    assert again.status_code == 200  # idempotent once assembled
 
 
 def _start_multipart(presign: FlaskClient, user: ApiUser) -> dict[str, Any]:
@@ -260,3 +258,14 @@ def test_another_users_upload_is_404(
     assert (
         presign.delete(f"/api/uploads/{body['media_id']}", headers=alice.headers).status_code == 204
     )
+
+
+def test_complete_confirms_a_single_put(presign: FlaskClient, alice: ApiUser) -> None:
+    body = {"filename": "a.jpg", "content_type": "image/jpeg", "size_bytes": 3}
+    started = presign.post("/api/uploads", json=body, headers=alice.headers).get_json()
+    early = presign.post(f"/api/uploads/{started['media_id']}/complete", headers=alice.headers)
+    assert _error(early, 409) == "upload_incomplete"
+    assert httpx.put(started["url"], content=b"abc").status_code == 200
+    done = presign.post(f"/api/uploads/{started['media_id']}/complete", headers=alice.headers)
+    assert done.status_code == 200
+    assert done.get_json()["id"] == started["media_id"]

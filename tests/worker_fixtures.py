@@ -99,7 +99,7 @@ Upload = Callable[..., str]
 def upload(presign: FlaskClient, alice: ApiUser) -> Upload:
     """Upload a file through the API like a browser; the media id."""
 
-    def send(path: Path, content_type: str, user: ApiUser = alice) -> str:
+    def send(path: Path, content_type: str, user: ApiUser = alice, complete: bool = True) -> str:
         data = path.read_bytes()
         body = {"filename": path.name, "content_type": content_type, "size_bytes": len(data)}
         response = presign.post("/api/uploads", json=body, headers=user.headers)
@@ -107,6 +107,11 @@ def upload(presign: FlaskClient, alice: ApiUser) -> Upload:
         started = response.get_json()
         put = httpx.put(started["url"], content=data, headers=started["headers"])
         assert put.status_code == 200, put.text
+        if complete:  # as a client does; without it, MinIO's event alone starts the job
+            done = presign.post(
+                f"/api/uploads/{started['media_id']}/complete", headers=user.headers
+            )
+            assert done.status_code == 200, done.get_data(as_text=True)
         return str(started["media_id"])
 
     return send

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,8 @@ from mediavault.web import Endpoint, RequestContext, json_response
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+logger = logging.getLogger(__name__)
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -36,16 +39,27 @@ def create_upload(ctx: RequestContext) -> Response:
 
 
 def complete_upload(ctx: RequestContext, media_id: object) -> Response:
-    """POST /api/uploads/{id}/complete: assemble the parts of a multipart upload."""
+    """POST /api/uploads/{id}/complete: assemble a multipart upload, or confirm a single PUT."""
+    from mediavault.errors import MediaVaultError
     from mediavault.media import get_media, to_json
+    from mediavault.queue import object_created_message, publish
     from mediavault.uploads import complete_upload as complete
 
     user = ctx.user()
-    body = ctx.json_body()
-    complete(ctx.services.pool, ctx.services.storage, user.id, str(media_id), body)
+    storage = ctx.services.storage
+    body = ctx.json_body() if ctx.request.get_data(cache=True).strip() else None
+    waiting = complete(ctx.services.pool, storage, user.id, str(media_id), body)
     with ctx.services.pool.connection() as conn:
         row = get_media(conn, user.id, str(media_id))
-    return json_response(to_json(row, ctx.services.storage), headers=NO_STORE)
+    if waiting:
+        # MinIO's own event follows within seconds and is then a harmless duplicate: the worker
+        # claims an upload once. If nsqd is unreachable now, that event is the fallback.
+        message = object_created_message(storage.bucket, row["original_key"], row["size_bytes"])
+        try:
+            publish(ctx.settings.queue, message)
+        except MediaVaultError as error:
+            logger.warning("left to MinIO's event: %s", error)
+    return json_response(to_json(row, storage), headers=NO_STORE)
 
 
 def abort_upload(ctx: RequestContext, media_id: object) -> Response:
