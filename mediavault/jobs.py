@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
-
 if TYPE_CHECKING:
     from mediavault.db import DictConnection
 
@@ -29,7 +27,7 @@ class Claim:
 _CLAIM = """
 WITH target AS (
     SELECT m.id FROM media m LEFT JOIN processing_jobs j ON j.media_id = m.id
-    WHERE m.{column} = %(value)s
+    WHERE m.original_key = %(key)s
       AND (m.status = 'pending'
            OR (m.status = 'processing'
                AND (j.heartbeat_at IS NULL
@@ -53,17 +51,7 @@ SELECT moved.*, job.attempts FROM moved JOIN job ON job.media_id = moved.id
 
 def claim(conn: DictConnection, original_key: str, stale_after_seconds: int) -> Claim | None:
     """Take the upload stored at this key for processing; None if someone else has it."""
-    return _claim(conn, "original_key", original_key, stale_after_seconds)
-
-
-def claim_by_id(conn: DictConnection, media_id: str, stale_after_seconds: int) -> Claim | None:
-    """The same, by media id (a Kubernetes Job started for it)."""
-    return _claim(conn, "id", media_id, stale_after_seconds)
-
-
-def _claim(conn: DictConnection, column: str, value: str, stale: int) -> Claim | None:
-    query = sql.SQL(_CLAIM).format(column=sql.Identifier(column))
-    row = conn.execute(query, {"value": value, "stale": stale}).fetchone()
+    row = conn.execute(_CLAIM, {"key": original_key, "stale": stale_after_seconds}).fetchone()
     if row is None:
         return None
     return Claim(
