@@ -112,6 +112,7 @@ class StackSettings:
     worker_replicas: int = 1
     worker_concurrency: int = 1
     worker_port: int = 8081
+    reconcile_schedule: str = "*/10 * * * *"
     service_monitor: bool = False
 
     @property
@@ -227,6 +228,7 @@ def load_settings(config: pulumi.Config | None = None) -> StackSettings:
         worker_replicas=_int(cfg, "workerReplicas", defaults.worker_replicas),
         worker_concurrency=_int(cfg, "workerConcurrency", defaults.worker_concurrency),
         worker_port=_int(cfg, "workerPort", defaults.worker_port),
+        reconcile_schedule=cfg.get("reconcileSchedule") or defaults.reconcile_schedule,
         service_monitor=_bool(cfg, "monitoringServiceMonitor", default=False),
     )
 

@@ -20,6 +20,7 @@ from infra_pulumi.monitoring import Monitoring, MonitoringArgs
 from infra_pulumi.network import NetworkPolicies, NetworkPoliciesArgs
 from infra_pulumi.nsq import Nsq, NsqArgs
 from infra_pulumi.processing import Processing, ProcessingArgs
+from infra_pulumi.reconcile import Reconcile, ReconcileArgs
 from infra_pulumi.routing import Routing, RoutingArgs
 from infra_pulumi.settings import StackSettings, load_settings
 
@@ -32,7 +33,7 @@ class MediaVaultArgs:
 
 
 class MediaVault(pulumi.ComponentResource):
-    """Namespace, config, stores, NSQ, init, Knative, functions, worker, routing, policies."""
+    """Config, stores, NSQ, init, Knative, functions, worker, reconcile, routing, policies."""
 
     api_url: str
     s3_url: str
@@ -58,6 +59,9 @@ class MediaVault(pulumi.ComponentResource):
             "functions", FunctionServicesArgs(s, depends_on=ready), after(config)
         )
         Processing("processing", ProcessingArgs(s), after(init))
+        # Its first pass must find the schema. The CronJob itself waits for the init Job: a
+        # component's depends_on does not reach the resources created inside it.
+        Reconcile("reconcile", ReconcileArgs(s, depends_on=[init]), after(config))
         Routing("routing", RoutingArgs(s), after(functions, stores))
         NetworkPolicies("network", NetworkPoliciesArgs(s), after(config))
         if s.service_monitor:

@@ -63,9 +63,14 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def pod_specs(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every pod spec inside an object (workloads and Knative Services)."""
+    """Every pod spec inside an object (workloads, CronJobs and Knative Services)."""
     spec = doc.get("spec", {})
-    if doc["kind"] in ("Deployment", "StatefulSet", "Job", "Service") and "template" in spec:
+    if doc["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    if (
+        doc["kind"] in ("Deployment", "StatefulSet", "Job", "CronJob", "Service")
+        and "template" in spec
+    ):
         yield spec["template"]["spec"]
 
 

@@ -109,8 +109,22 @@ def test_workflow_lints_clean() -> None:
     assert "push: ${{ github.event_name != 'pull_request' }}" in text
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of duplicate keys; YAML forbids them, and Go's parser refuses them."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A mapping, or an error naming the first key written twice."""
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def test_pulumi_yaml_declares_typed_config_and_secrets() -> None:
-    project = _yaml(ROOT / "Pulumi.yaml")
+    project = yaml.load((ROOT / "Pulumi.yaml").read_text(), Loader=_UniqueKeyLoader)  # noqa: S506
     assert project["runtime"]["name"] == "python"
     assert project["main"] == "infra_pulumi/"
     config = project["config"]
@@ -122,3 +136,9 @@ def test_pulumi_yaml_declares_typed_config_and_secrets() -> None:
         assert spec.get("secret") or "default" in spec, key
     for key in ("installKnative", "gpuEnabled", "monitoringServiceMonitor", "functionMinScale"):
         assert key in config
+    assert config["reconcileSchedule"]["type"] == "string"
+
+
+def test_the_unique_key_loader_refuses_a_repeated_key() -> None:
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 'description'"):
+        yaml.load("a:\n  description: x\n  description: y\n", Loader=_UniqueKeyLoader)  # noqa: S506
