@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -23,6 +24,8 @@ class ProcessingArgs:
     """Inputs of Processing."""
 
     settings: StackSettings
+    # The worker must not consume before `mediavault init` has migrated the database.
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
 def worker_settings(s: StackSettings) -> dict[str, str]:
@@ -97,10 +100,12 @@ class Processing(pulumi.ComponentResource):
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=WORKER, namespace=ns)],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role, account]),
         )
-        self.worker = self._worker(s, env)
+        self.worker = self._worker(s, env, args.depends_on)
         self.register_outputs({"worker": WORKER, "gpu": s.gpu.enabled})
 
-    def _worker(self, s: StackSettings, env: dict[str, str]) -> k8s.apps.v1.Deployment:
+    def _worker(
+        self, s: StackSettings, env: dict[str, str], depends_on: Sequence[pulumi.Resource]
+    ) -> k8s.apps.v1.Deployment:
         tmp_volume, tmp_mount = kube.tmp_volume()
         container = k8s.core.v1.ContainerArgs(
             name="worker",
@@ -152,5 +157,5 @@ class Processing(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )

@@ -58,7 +58,7 @@ class MediaVault(pulumi.ComponentResource):
         functions = FunctionServices(
             "functions", FunctionServicesArgs(s, depends_on=ready), after(config)
         )
-        Processing("processing", ProcessingArgs(s), after(init))
+        Processing("processing", ProcessingArgs(s, depends_on=[init]), after(config))
         # Its first pass must find the schema. The CronJob itself waits for the init Job: a
         # component's depends_on does not reach the resources created inside it.
         Reconcile("reconcile", ReconcileArgs(s, depends_on=[init]), after(config))

@@ -187,6 +187,7 @@ def test_it_waits_for_the_init_job_like_the_functions() -> None:
     functions = [c for c in created if c.type.endswith("serving.knative.dev/v1:Service")]
     assert functions
     assert all(init_job in _waits_for(function) for function in functions)
+    assert init_job in _waits_for(_created(created, "kubernetes:apps/v1:Deployment", "worker"))
     # What the recorder sees is depends_on, not creation order: the init Job waits for its stores.
     assert ("kubernetes:apps/v1:StatefulSet", "postgres") in _waits_for(
         _created(created, *init_job)
