@@ -32,32 +32,19 @@ class InitJob(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mediavault:infra:InitJob", name, None, opts)
         s = args.settings
-        tmp_volume, tmp_mount = kube.tmp_volume()
-        container = k8s.core.v1.ContainerArgs(
-            name="init",
-            image=s.images.processing,
-            image_pull_policy=s.images.pull_policy,
-            command=["mediavault", "init"],
-            env_from=kube.app_env_from(),
-            resources=kube.resources("100m", "128Mi", "500m", "256Mi"),
-            security_context=kube.container_security(),
-            volume_mounts=[tmp_mount],
-        )
         self.job = k8s.batch.v1.Job(
             "init",
             metadata=kube.meta(INIT_JOB, s.namespace, "init"),
             spec=k8s.batch.v1.JobSpecArgs(
                 # PostgreSQL or MinIO may still be starting: retry with back-off.
                 backoff_limit=10,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels("init")),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        restart_policy="OnFailure",
-                        security_context=kube.pod_security(),
-                        automount_service_account_token=False,
-                        containers=[container],
-                        volumes=[tmp_volume],
-                    ),
+                template=kube.cli_pod(
+                    "init",
+                    ["mediavault", "init"],
+                    image=s.images.processing,
+                    pull_policy=s.images.pull_policy,
+                    resources_args=kube.resources("100m", "128Mi", "500m", "256Mi"),
+                    restart_policy="OnFailure",
                 ),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),

@@ -139,3 +139,39 @@ def tmp_volume() -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArgs]:
 def service_dns(name: str, namespace: str) -> str:
     """The cluster-local DNS name of a Service."""
     return f"{name}.{namespace}.svc.cluster.local"
+
+
+def cli_pod(
+    component: str,
+    command: list[str],
+    *,
+    image: str,
+    pull_policy: str,
+    resources_args: k8s.core.v1.ResourceRequirementsArgs,
+    restart_policy: str,
+) -> k8s.core.v1.PodTemplateSpecArgs:
+    """A pod running one `mediavault` command with the app's settings, non-root, no API token."""
+    tmp_vol, tmp_mount = tmp_volume()
+    container = k8s.core.v1.ContainerArgs(
+        name=component,
+        image=image,
+        image_pull_policy=pull_policy,
+        command=command,
+        env_from=app_env_from(),
+        resources=resources_args,
+        security_context=container_security(),
+        volume_mounts=[tmp_mount],
+    )
+    return k8s.core.v1.PodTemplateSpecArgs(
+        # part-of=mediavault: the NetworkPolicies admit it to PostgreSQL, MinIO and nsqd.
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component)),
+        spec=k8s.core.v1.PodSpecArgs(
+            restart_policy=restart_policy,
+            security_context=pod_security(),
+            # It talks to PostgreSQL, MinIO and nsqd, never to the API server.
+            automount_service_account_token=False,
+            enable_service_links=False,
+            containers=[container],
+            volumes=[tmp_vol],
+        ),
+    )

@@ -45,23 +45,18 @@ class Reconcile(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mediavault:infra:Reconcile", name, None, opts)
         s = args.settings
-        tmp_volume, tmp_mount = kube.tmp_volume()
-        container = k8s.core.v1.ContainerArgs(
-            name="reconcile",
-            # Both images install the `mediavault` CLI, but the processing image is the one whose
-            # code writes the claims and heartbeats this pass judges stale: the same tag keeps
-            # reconcile and the worker/Jobs on one version. It also runs `mediavault init` and
-            # keeps the kubernetes client the functions image drops.
+        # Both images install the `mediavault` CLI, but the processing image is the one whose
+        # code writes the claims and heartbeats this pass judges stale: the same tag keeps
+        # reconcile and the worker/Jobs on one version. Its env is exactly the ConfigMap and
+        # Secret the worker reads (same PROCESSING_STALE_AFTER_SECONDS), so reconcile never
+        # takes over a claim the worker still considers live.
+        pod = kube.cli_pod(
+            "reconcile",
+            ["mediavault", "reconcile"],
             image=s.images.processing,
-            image_pull_policy=s.images.pull_policy,
-            command=["mediavault", "reconcile"],
-            # Exactly the ConfigMap and Secret the worker and its Jobs read: the same database,
-            # bucket, topic and PROCESSING_STALE_AFTER_SECONDS, so reconcile never takes over a
-            # claim the worker still considers live.
-            env_from=kube.app_env_from(),
-            resources=kube.resources("50m", "128Mi", "500m", "256Mi"),
-            security_context=kube.container_security(),
-            volume_mounts=[tmp_mount],
+            pull_policy=s.images.pull_policy,
+            resources_args=kube.resources("50m", "128Mi", "500m", "256Mi"),
+            restart_policy="Never",
         )
         self.cron_job = k8s.batch.v1.CronJob(
             "reconcile",
@@ -79,20 +74,7 @@ class Reconcile(pulumi.ComponentResource):
                         backoff_limit=BACKOFF_LIMIT,
                         active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
                         ttl_seconds_after_finished=TTL_SECONDS_AFTER_FINISHED,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            # part-of=mediavault: the NetworkPolicies admit it to PostgreSQL,
-                            # MinIO and nsqd.
-                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.labels("reconcile")),
-                            spec=k8s.core.v1.PodSpecArgs(
-                                restart_policy="Never",
-                                security_context=kube.pod_security(),
-                                # It talks to PostgreSQL, MinIO and nsqd, never to the API server.
-                                automount_service_account_token=False,
-                                enable_service_links=False,
-                                containers=[container],
-                                volumes=[tmp_volume],
-                            ),
-                        ),
+                        template=pod,
                     ),
                 ),
             ),
