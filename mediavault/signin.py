@@ -17,7 +17,7 @@ from mediavault.sessions import (
     create_session,
     save_login_state,
 )
-from mediavault.tokens import hash_token
+from mediavault.tokens import cookie_signer, hash_token
 from mediavault.users import User, upsert_discord_user
 
 if TYPE_CHECKING:
@@ -66,9 +66,7 @@ def safe_next_path(value: str | None) -> str | None:
 
 
 def _signer(settings: Settings) -> TimestampSigner:
-    from itsdangerous import TimestampSigner
-
-    return TimestampSigner(settings.auth.session_secret, salt="mediavault.oauth-login")
+    return cookie_signer(settings.auth.session_secret, "oauth-login")
 
 
 def callback_url(settings: Settings) -> str:

@@ -10,14 +10,21 @@ from werkzeug.wrappers import Response
 
 from mediavault import sharepage
 from mediavault.errors import HTTPError, NotFound, Unauthorized
+from mediavault.tokens import cookie_signer
 from mediavault.web import Endpoint, RequestContext, json_response, set_cookie
 
 if TYPE_CHECKING:
+    from itsdangerous import TimestampSigner
     from prometheus_client import CollectorRegistry, Counter
 
 SHARE_COOKIE = "mv_share"
 UNLOCK_SECONDS = 24 * 3600
 _TOKEN = re.compile(r"mvsh_[A-Za-z0-9_\-]{40,60}")
+
+
+def _signer(ctx: RequestContext) -> TimestampSigner:
+    """The signer of the cookie that remembers an unlocked link."""
+    return cookie_signer(ctx.settings.auth.session_secret, "share")
 
 
 class TooManyAttempts(HTTPError):
@@ -69,13 +76,14 @@ class ShareApi:
             return shares.resolve(conn, token)
 
     def _unlocked(self, ctx: RequestContext, share: dict[str, Any]) -> bool:
-        from itsdangerous import BadSignature, TimestampSigner
+        from itsdangerous import BadSignature
 
         if not share["has_password"]:
             return True
-        signer = TimestampSigner(ctx.settings.auth.session_secret, salt="mediavault.share")
         try:
-            value = signer.unsign(ctx.request.cookies.get(SHARE_COOKIE, ""), max_age=UNLOCK_SECONDS)
+            value = _signer(ctx).unsign(
+                ctx.request.cookies.get(SHARE_COOKIE, ""), max_age=UNLOCK_SECONDS
+            )
         except BadSignature:
             return False
         return value.decode() == str(share["id"])
@@ -136,10 +144,7 @@ class ShareApi:
     def _set_unlocked(
         self, ctx: RequestContext, response: Response, share: dict[str, Any], token: str
     ) -> None:
-        from itsdangerous import TimestampSigner
-
-        signer = TimestampSigner(ctx.settings.auth.session_secret, salt="mediavault.share")
-        value = signer.sign(str(share["id"])).decode()
+        value = _signer(ctx).sign(str(share["id"])).decode()
         for path in (f"/s/{token}", f"/api/share/{token}"):  # this link only, page and API
             set_cookie(
                 response, ctx.settings, SHARE_COOKIE, value, max_age=UNLOCK_SECONDS, path=path
