@@ -51,9 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "init":
+        from mediavault.config import ProvisionSettings
         from mediavault.provision import initialize
 
-        report = initialize(settings)
+        report = initialize(settings, ProvisionSettings.from_env())
         logger.info(
             "init done: %d migrations applied, bucket %s",
             len(report.migrations_applied),

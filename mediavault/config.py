@@ -13,6 +13,11 @@ from mediavault.errors import ConfigError
 
 DEV_SESSION_SECRET = "mediavault-dev-session-secret-not-for-production"  # noqa: S105
 DEV_PASSWORD = "mediavault-dev-password"  # noqa: S105
+DEV_MINIO_ROOT_USER = "mediavault"
+DEV_FUNCTIONS_ACCESS_KEY = "mediavault-functions"
+DEV_FUNCTIONS_SECRET_KEY = "mediavault-dev-functions-secret"  # noqa: S105
+DEV_WORKER_ACCESS_KEY = "mediavault-worker"
+DEV_WORKER_SECRET_KEY = "mediavault-dev-worker-secret"  # noqa: S105
 ENVIRONMENTS = ("development", "production")
 ENCODERS = ("auto", "libx265", "hevc_nvenc")
 TRANSCODE_POLICIES = ("required", "all", "disabled")
@@ -148,6 +153,13 @@ class ProcessingSettings:
     gpu_node_selector: tuple[tuple[str, str], ...]
     gpu_tolerations: tuple[str, ...]
     gpu_runtime_class: str
+    max_pixels: int
+    max_duration_seconds: int
+    max_frames: int
+    max_memory_bytes: int
+    seconds_per_hd_second: int
+    max_jobs_per_owner: int
+    scratch_dir: str
 
 
 @dataclass(frozen=True)
@@ -198,8 +210,9 @@ class Settings:
                 endpoint=env.address("S3_ENDPOINT", "127.0.0.1:19000", required=True),
                 use_ssl=env.boolean("S3_USE_SSL", default=False),
                 public_url=env.url("S3_PUBLIC_URL", "http://127.0.0.1:19000", required=True),
-                access_key=env.text("MINIO_ROOT_USER", "mediavault", required=True),
-                secret_key=env.text("MINIO_ROOT_PASSWORD", DEV_PASSWORD, required=True),
+                # The process's own scoped credentials (functions or worker), never MinIO's root.
+                access_key=env.text("S3_ACCESS_KEY", DEV_FUNCTIONS_ACCESS_KEY, required=True),
+                secret_key=env.text("S3_SECRET_KEY", DEV_FUNCTIONS_SECRET_KEY, required=True),
                 region=env.text("S3_REGION", "us-east-1"),
                 bucket=env.bucket("S3_BUCKET", "mediavault"),
                 presign_expiry_seconds=env.integer(
@@ -264,11 +277,11 @@ class Settings:
             ),
             processing=ProcessingSettings(
                 executor=env.choice("PROCESSING_EXECUTOR", "local", ("local", "kubernetes")),
-                concurrency=env.integer("WORKER_CONCURRENCY", 1, minimum=1, maximum=64),
+                concurrency=env.integer("WORKER_CONCURRENCY", 2, minimum=1, maximum=64),
                 host=env.text("WORKER_HOST", "127.0.0.1"),
                 port=env.integer("WORKER_PORT", 18089, minimum=1, maximum=65535),
                 max_attempts=env.integer("PROCESSING_MAX_ATTEMPTS", 5, minimum=1),
-                job_timeout_seconds=env.integer("PROCESSING_JOB_TIMEOUT_SECONDS", 6 * 3600, 10),
+                job_timeout_seconds=env.integer("PROCESSING_JOB_TIMEOUT_SECONDS", 4 * 3600, 10),
                 msg_timeout_seconds=env.integer(
                     "WORKER_MSG_TIMEOUT_SECONDS", 60, minimum=1, maximum=3600
                 ),
@@ -291,11 +304,59 @@ class Settings:
                 gpu_node_selector=env.pairs("PROCESSING_GPU_NODE_SELECTOR"),
                 gpu_tolerations=env.csv("PROCESSING_GPU_TOLERATIONS", ()),
                 gpu_runtime_class=env.text("PROCESSING_GPU_RUNTIME_CLASS", ""),
+                max_pixels=env.integer("PROCESSING_MAX_PIXELS", 120_000_000, minimum=1),
+                max_duration_seconds=env.integer(
+                    "PROCESSING_MAX_DURATION_SECONDS", 4 * 3600, minimum=1
+                ),
+                max_frames=env.integer("PROCESSING_MAX_FRAMES", 4 * 3600 * 60, minimum=1),
+                max_memory_bytes=env.integer("PROCESSING_MAX_MEMORY_BYTES", 8 * GIB, minimum=0),
+                seconds_per_hd_second=env.integer(
+                    "PROCESSING_SECONDS_PER_HD_SECOND", 30, minimum=1
+                ),
+                max_jobs_per_owner=env.integer("PROCESSING_MAX_JOBS_PER_OWNER", 1, minimum=1),
+                scratch_dir=env.text("PROCESSING_SCRATCH_DIR", ""),
             ),
         )
         if settings.database.pool_min_size > settings.database.pool_max_size:
             raise ConfigError("POSTGRES_POOL_MIN_SIZE", "must not exceed POSTGRES_POOL_MAX_SIZE")
         return settings
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """An S3 access key pair."""
+
+    access_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
+class ProvisionSettings:
+    """What only `mediavault init` reads: MinIO's root account and the role accounts it makes."""
+
+    root: AccessKey
+    functions: AccessKey
+    worker: AccessKey
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProvisionSettings:
+        """Read the root and role credentials; raise ConfigError naming a bad variable."""
+        env = _Reader(os.environ if environ is None else environ)
+        env.production = env.choice("MEDIAVAULT_ENV", "development", ENVIRONMENTS) == "production"
+        return cls(
+            root=AccessKey(
+                env.text("MINIO_ROOT_USER", DEV_MINIO_ROOT_USER, required=True),
+                env.text("MINIO_ROOT_PASSWORD", DEV_PASSWORD, required=True),
+            ),
+            functions=AccessKey(
+                env.text("S3_FUNCTIONS_ACCESS_KEY", DEV_FUNCTIONS_ACCESS_KEY, required=True),
+                env.text("S3_FUNCTIONS_SECRET_KEY", DEV_FUNCTIONS_SECRET_KEY, required=True),
+            ),
+            worker=AccessKey(
+                env.text("S3_WORKER_ACCESS_KEY", DEV_WORKER_ACCESS_KEY, required=True),
+                env.text("S3_WORKER_SECRET_KEY", DEV_WORKER_SECRET_KEY, required=True),
+            ),
+        )
 
 
 def load_settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:

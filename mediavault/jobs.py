@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from mediavault.db import DictConnection
@@ -16,27 +16,41 @@ class Claim:
 
     media_id: str
     owner_id: str
-    original_key: str
+    upload_key: str | None  # the staging object, until the checked bytes are promoted
+    original_key: str | None  # set once promoted: then the job reads the original itself
     size_bytes: int
     content_type: str
     attempts: int
 
+    @property
+    def source_key(self) -> str:
+        """The object the job reads."""
+        key = self.original_key or self.upload_key
+        assert key is not None, "a claimable media has an upload or an original"
+        return key
+
 
 # One statement decides who processes an upload: a pending row, or a processing row whose job has
 # gone silent (its worker died), moves to processing; a duplicate or concurrent event finds none.
+# Fairness: an owner who already has `per_owner` jobs running waits, so that one person's long
+# queue cannot hold every worker while others' uploads wait behind it.
 _CLAIM = """
 WITH target AS (
     SELECT m.id FROM media m LEFT JOIN processing_jobs j ON j.media_id = m.id
-    WHERE m.original_key = %(key)s
+    WHERE (m.upload_key = %(key)s OR m.original_key = %(key)s)
       AND (m.status = 'pending'
            OR (m.status = 'processing'
                AND (j.heartbeat_at IS NULL
                     OR j.heartbeat_at < now() - make_interval(secs => %(stale)s))))
+      AND (SELECT count(*) FROM media o JOIN processing_jobs r ON r.media_id = o.id
+           WHERE o.owner_id = m.owner_id AND o.status = 'processing' AND o.id <> m.id
+             AND r.state = 'running'
+             AND r.heartbeat_at >= now() - make_interval(secs => %(stale)s)) < %(per_owner)s
     FOR UPDATE OF m SKIP LOCKED
 ), moved AS (
     UPDATE media m SET status = 'processing', error = NULL, updated_at = now()
     FROM target WHERE m.id = target.id
-    RETURNING m.id, m.owner_id, m.original_key, m.size_bytes, m.content_type
+    RETURNING m.id, m.owner_id, m.upload_key, m.original_key, m.size_bytes, m.content_type
 ), job AS (
     INSERT INTO processing_jobs (media_id, state, attempts, started_at, heartbeat_at)
     SELECT id, 'running', 1, now(), now() FROM moved
@@ -48,15 +62,15 @@ WITH target AS (
 SELECT moved.*, job.attempts FROM moved JOIN job ON job.media_id = moved.id
 """
 
+# What became of the media behind a key that could not be claimed.
+Unclaimed = Literal["unknown", "final", "waiting", "running"]
 
-def claim(conn: DictConnection, original_key: str, stale_after_seconds: int) -> Claim | None:
-    """Take the upload stored at this key for processing; None if someone else has it."""
-    row = conn.execute(_CLAIM, {"key": original_key, "stale": stale_after_seconds}).fetchone()
-    if row is None:
-        return None
+
+def _claim_of(row: dict[str, Any]) -> Claim:
     return Claim(
         media_id=str(row["id"]),
         owner_id=str(row["owner_id"]),
+        upload_key=row["upload_key"],
         original_key=row["original_key"],
         size_bytes=int(row["size_bytes"]),
         content_type=row["content_type"],
@@ -64,28 +78,61 @@ def claim(conn: DictConnection, original_key: str, stale_after_seconds: int) -> 
     )
 
 
+def claim(
+    conn: DictConnection, key: str, stale_after_seconds: int, per_owner: int = 1_000_000
+) -> Claim | None:
+    """Take the upload stored at this key for processing; None if it is not to be taken now."""
+    row = conn.execute(
+        _CLAIM, {"key": key, "stale": stale_after_seconds, "per_owner": per_owner}
+    ).fetchone()
+    return None if row is None else _claim_of(row)
+
+
+def unclaimed(conn: DictConnection, key: str, stale_after_seconds: int) -> Unclaimed:
+    """Why a key was not claimed: no media has it, it is final, it waits its turn, or it runs."""
+    row = conn.execute(
+        "SELECT m.status, j.heartbeat_at >= now() - make_interval(secs => %s) AS alive"
+        " FROM media m LEFT JOIN processing_jobs j ON j.media_id = m.id"
+        " WHERE m.upload_key = %s OR m.original_key = %s",
+        (stale_after_seconds, key, key),
+    ).fetchone()
+    if row is None:
+        return "unknown"
+    if row["status"] in ("ready", "failed"):
+        return "final"
+    if row["status"] == "processing" and row["alive"]:
+        return "running"
+    return "waiting"
+
+
 def current(conn: DictConnection, media_id: str) -> Claim | None:
     """The claim a worker made for this media, for the Kubernetes Job that runs it."""
     row = conn.execute(
-        "SELECT m.id, m.owner_id, m.original_key, m.size_bytes, m.content_type,"
+        "SELECT m.id, m.owner_id, m.upload_key, m.original_key, m.size_bytes, m.content_type,"
         " coalesce(j.attempts, 1) AS attempts FROM media m"
         " LEFT JOIN processing_jobs j ON j.media_id = m.id"
         " WHERE m.id = %s AND m.status = 'processing'",
         (media_id,),
     ).fetchone()
-    if row is None:
-        return None
-    return Claim(str(row["id"]), str(row["owner_id"]), row["original_key"],
-                 int(row["size_bytes"]), row["content_type"], int(row["attempts"]))  # fmt: skip
+    return None if row is None else _claim_of(row)
 
 
-def heartbeat(conn: DictConnection, media_id: str, progress: float | None = None) -> None:
-    """The job is alive (and this far along)."""
-    conn.execute(
+def heartbeat(conn: DictConnection, media_id: str, progress: float | None = None) -> bool:
+    """The job is alive (and this far along); False when its media was deleted meanwhile."""
+    updated = conn.execute(
         "UPDATE processing_jobs SET heartbeat_at = now(),"
         " progress = coalesce(%s, progress), updated_at = now()"
         " WHERE media_id = %s AND state = 'running'",
         (None if progress is None else max(0.0, min(1.0, progress)), media_id),
+    ).rowcount
+    return updated > 0
+
+
+def record_original(conn: DictConnection, media_id: str, key: str, content_type: str) -> None:
+    """The checked bytes now live at their served key, with the type they were found to be."""
+    conn.execute(
+        "UPDATE media SET original_key = %s, content_type = %s, updated_at = now() WHERE id = %s",
+        (key, content_type, media_id),
     )
 
 
@@ -108,7 +155,7 @@ def finish_ready(
     allowed = {
         "kind", "width", "height", "duration_ms", "video_codec", "audio_codec", "video_bitrate",
         "audio_bitrate", "frame_rate", "original_size_bytes", "playback_size_bytes",
-        "playback_key", "thumbnail_key", "preview_key",
+        "playback_key", "thumbnail_key", "preview_key", "content_type",
     }  # fmt: skip
     fields = {k: v for k, v in media_fields.items() if k in allowed}
     assignments = ", ".join(f"{name} = %({name})s" for name in fields)
@@ -126,12 +173,14 @@ def finish_ready(
     return updated > 0
 
 
-def fail(conn: DictConnection, media_id: str, reason: str) -> None:
-    """The media cannot be processed: say why, keep the original."""
+def fail(conn: DictConnection, media_id: str, reason: str, *, removed: bool) -> None:
+    """The media cannot be processed: say why; `removed` when its bytes were deleted."""
     conn.execute(
-        "UPDATE media SET status = 'failed', error = %s, updated_at = now()"
+        "UPDATE media SET status = 'failed', error = %s, updated_at = now(),"
+        " upload_key = CASE WHEN %s THEN NULL ELSE upload_key END,"
+        " original_key = CASE WHEN %s THEN NULL ELSE original_key END"
         " WHERE id = %s AND status = 'processing'",
-        (reason[:1000], media_id),
+        (reason[:1000], removed, removed, media_id),
     )
     conn.execute(
         "UPDATE processing_jobs SET state = 'failed', error = %s, finished_at = now(),"
@@ -150,11 +199,12 @@ def release(conn: DictConnection, media_id: str, reason: str) -> None:
 
 
 def reset_for_retry(conn: DictConnection, owner_id: str, media_id: str) -> dict[str, Any] | None:
-    """A failed media of this owner back to pending with fresh attempts; None if not failed."""
+    """A failed media that kept its bytes back to pending with fresh attempts; else None."""
     row = conn.execute(
         "UPDATE media SET status = 'pending', error = NULL, updated_at = now()"
         " WHERE id = %s AND owner_id = %s AND status = 'failed'"
-        " RETURNING original_key, size_bytes",
+        " AND coalesce(original_key, upload_key) IS NOT NULL"
+        " RETURNING coalesce(original_key, upload_key) AS source_key, size_bytes",
         (media_id, owner_id),
     ).fetchone()
     if row is not None:
@@ -171,7 +221,8 @@ def stuck(
 ) -> list[dict[str, Any]]:
     """Media whose event may be lost: pending for a while, or processing with a silent job."""
     return conn.execute(
-        "SELECT m.id, m.original_key, m.size_bytes, m.status, m.upload_id FROM media m"
+        "SELECT m.id, coalesce(m.original_key, m.upload_key) AS source_key, m.size_bytes,"
+        " m.status, m.upload_id FROM media m"
         " LEFT JOIN processing_jobs j ON j.media_id = m.id"
         " WHERE (m.status = 'pending' AND m.upload_id IS NULL"
         "        AND m.updated_at < now() - make_interval(secs => %s))"

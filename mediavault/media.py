@@ -24,7 +24,8 @@ MAX_TAGS = 50
 MEDIA_SELECT = """
 SELECT m.id, m.owner_id, m.title, m.filename, m.content_type, m.kind, m.status, m.error,
        m.size_bytes, m.width, m.height, m.duration_ms, m.video_codec, m.audio_codec,
-       m.original_key, m.upload_id, m.playback_key, m.thumbnail_key, m.created_at, m.updated_at,
+       m.upload_key, m.original_key, m.upload_id, m.playback_key, m.thumbnail_key,
+       m.created_at, m.updated_at,
        coalesce((SELECT array_agg(t.name ORDER BY lower(t.name)) FROM media_tags mt
                  JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = m.id), '{}') AS tags,
        j.attempts, j.encoder, j.progress, j.started_at, j.finished_at
@@ -190,23 +191,26 @@ def list_tags(conn: DictConnection, owner_id: str) -> list[dict[str, Any]]:
 def delete_media(conn: DictConnection, storage: Storage, owner_id: str, media_id: str) -> None:
     """Delete every object of the media, then its row (and with it its tags and memberships)."""
     row = get_media(conn, owner_id, media_id, lock=True)
-    if row["upload_id"]:
-        storage.abort_multipart(row["original_key"], row["upload_id"])
+    if row["upload_id"] and row["upload_key"]:
+        storage.abort_multipart(row["upload_key"], row["upload_id"])
     # Objects first: if storage fails the row stays, and the request can simply be repeated.
-    storage.remove([row["original_key"]], prefixes=(f"{DERIVED_PREFIX}{owner_id}/{media_id}/",))
+    keys = [key for key in (row["upload_key"], row["original_key"]) if key]
+    storage.remove(keys, prefixes=(f"{DERIVED_PREFIX}{owner_id}/{media_id}/",))
     conn.execute("DELETE FROM media WHERE id = %s", (media_id,))
     forget_unused_tags(conn, owner_id)
 
 
 def to_json(row: dict[str, Any], storage: Storage) -> dict[str, Any]:
     """The media shape of DESIGN.md, with short-lived presigned URLs for what exists."""
+    from mediavault.downloads import derived_url, original_url
+
     expiry = storage.settings.download_expiry_seconds
-    uploaded = row["status"] != "pending"
-    original = storage.presign_get(row["original_key"], expiry) if uploaded else None
+    # Nothing is handed out before the worker has checked it, nor after it refused it.
+    original = original_url(storage, row, expiry)
     playback = original
     if row["status"] == "ready" and row["playback_key"]:
-        playback = storage.presign_get(row["playback_key"], expiry)
-    thumbnail = storage.presign_get(row["thumbnail_key"], expiry) if row["thumbnail_key"] else None
+        playback = derived_url(storage, row["playback_key"], expiry)
+    thumbnail = derived_url(storage, row["thumbnail_key"], expiry)
     return {
         "id": str(row["id"]),
         "title": row["title"],

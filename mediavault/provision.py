@@ -10,7 +10,7 @@ from mediavault.migrate import apply_migrations
 from mediavault.storage import Storage
 
 if TYPE_CHECKING:
-    from mediavault.config import Settings
+    from mediavault.config import ProvisionSettings, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -23,10 +23,21 @@ class InitReport:
     bucket_created: bool
 
 
-def initialize(settings: Settings) -> InitReport:
-    """Migrate the database, create the bucket and point its upload events at NSQ."""
+def initialize(settings: Settings, provision: ProvisionSettings) -> InitReport:
+    """Migrate the database, create the bucket, its role accounts and its upload events."""
+    from dataclasses import replace
+
+    from mediavault.access import ensure_role_accounts
+
     applied = apply_migrations(settings.database)
-    storage = Storage.from_settings(settings.storage)
+    # Only this step holds MinIO's root account: bucket, notification and the scoped users.
+    root = replace(
+        settings.storage,
+        access_key=provision.root.access_key,
+        secret_key=provision.root.secret_key,
+    )
+    storage = Storage.from_settings(root)
     created = storage.ensure_bucket()
     storage.configure_upload_notification()
+    ensure_role_accounts(root, provision)
     return InitReport(migrations_applied=applied, bucket_created=created)

@@ -26,17 +26,17 @@ def clean_abandoned_uploads(pool: Pool, storage: Storage, max_age_seconds: int) 
     """Delete pending uploads older than the age whose bytes never arrived (parts included)."""
     with pool.connection() as conn:
         rows = conn.execute(
-            "SELECT id, original_key, upload_id FROM media WHERE status = 'pending'"
+            "SELECT id, upload_key, upload_id FROM media WHERE status = 'pending'"
             " AND created_at < now() - make_interval(secs => %s) ORDER BY created_at",
             (max_age_seconds,),
         ).fetchall()
     removed, arrived = 0, []
     for row in rows:
-        if row["upload_id"] is None and storage.exists(row["original_key"]):
+        if row["upload_id"] is None and storage.exists(row["upload_key"]):
             arrived.append(str(row["id"]))
             continue
         if row["upload_id"] is not None:
-            storage.abort_multipart(row["original_key"], row["upload_id"])
+            storage.abort_multipart(row["upload_key"], row["upload_id"])
         with pool.connection() as conn:
             deleted = conn.execute(
                 "DELETE FROM media WHERE id = %s AND status = 'pending'", (row["id"],)
@@ -57,11 +57,9 @@ def requeue_stuck(
         rows = jobs.stuck(conn, pending_after, stale_after)
     requeued = []
     for row in rows:
-        if row["status"] == "pending" and not storage.exists(row["original_key"]):
+        if row["status"] == "pending" and not storage.exists(row["source_key"]):
             continue  # still uploading, or abandoned: clean_abandoned_uploads decides
-        publish(
-            queue, object_created_message(storage.bucket, row["original_key"], row["size_bytes"])
-        )
+        publish(queue, object_created_message(storage.bucket, row["source_key"], row["size_bytes"]))
         requeued.append(str(row["id"]))
         logger.info("re-enqueued", extra={"media_id": str(row["id"])})
     return requeued

@@ -174,7 +174,7 @@ def record_failed_unlock(conn: DictConnection, share_id: str) -> None:
 def ready_items(conn: DictConnection, collection_id: str) -> list[dict[str, Any]]:
     """The collection's ready media in order, with the keys a share view presigns."""
     return conn.execute(
-        "SELECT m.id, m.title, m.kind, m.width, m.height, m.duration_ms, m.original_key,"
+        "SELECT m.id, m.status, m.title, m.kind, m.width, m.height, m.duration_ms, m.original_key,"
         " m.playback_key, m.thumbnail_key, m.preview_key, m.filename, m.content_type"
         " FROM collection_items i JOIN media m ON m.id = i.media_id"
         " WHERE i.collection_id = %s AND m.status = 'ready' ORDER BY i.position, i.added_at",

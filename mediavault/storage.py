@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
 
 from mediavault.errors import BadRequest, StorageError
 
@@ -15,10 +16,12 @@ if TYPE_CHECKING:
     from minio import Minio
 
     from mediavault.config import StorageSettings
+    from mediavault.sigv4 import Credentials
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+UPLOADS_PREFIX = "uploads/"  # where browsers PUT; nothing is ever served from here
 ORIGINALS_PREFIX = "originals/"
 DERIVED_PREFIX = "derived/"
 UPLOAD_EVENTS = ("s3:ObjectCreated:*",)
@@ -64,19 +67,36 @@ class Storage:
         )
 
     @cached_property
-    def signer(self) -> Minio:
-        """A client bound to the public endpoint, used only to sign URLs (no network call)."""
-        from minio import Minio
+    def signer(self) -> Credentials:
+        """What URLs for browsers are signed with; signing makes no network call."""
+        from mediavault.sigv4 import Credentials
 
-        public = urlsplit(self.settings.public_url)
-        # Signing covers the Host header, so URLs for browsers must be signed for the public
-        # host; a fixed region keeps the signer from asking the server for it.
-        return Minio(
-            public.netloc,
-            access_key=self.settings.access_key,
-            secret_key=self.settings.secret_key,
-            secure=public.scheme == "https",
-            region=self.settings.region,
+        return Credentials(self.settings.access_key, self.settings.secret_key, self.settings.region)
+
+    def _public_url(self, key: str) -> str:
+        # Signing covers the Host header, so URLs for browsers are signed for the public host.
+        from urllib.parse import quote
+
+        base = self.settings.public_url.rstrip("/")
+        return f"{base}/{self.bucket}/{quote(key, safe='/-_.~')}"
+
+    def _presign(
+        self,
+        method: str,
+        key: str,
+        expires_seconds: int | None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> str:
+        from mediavault.sigv4 import presign
+
+        return presign(
+            self.signer,
+            method,
+            self._public_url(key),
+            expires_seconds=int(self._expiry(expires_seconds).total_seconds()),
+            signed_headers=headers,
+            query=query,
         )
 
     @property
@@ -100,7 +120,7 @@ class Storage:
         return True
 
     def configure_upload_notification(self) -> None:
-        """Publish s3:ObjectCreated:* under originals/ to MinIO's NSQ target (idempotent)."""
+        """Publish s3:ObjectCreated:* under uploads/ to MinIO's NSQ target (idempotent)."""
         from minio.error import S3Error
         from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
 
@@ -108,7 +128,7 @@ class Storage:
             queue=self.settings.notify_arn,
             events=list(UPLOAD_EVENTS),
             config_id="mediavault-uploads",
-            prefix_filter_rule=PrefixFilterRule(ORIGINALS_PREFIX),
+            prefix_filter_rule=PrefixFilterRule(UPLOADS_PREFIX),
         )
         try:
             current = self.client.get_bucket_notification(self.bucket)
@@ -126,42 +146,58 @@ class Storage:
                 f"cannot set the upload notification to {self.settings.notify_arn}: "
                 f"{error.code} {error.message} (is MINIO_NOTIFY_NSQ_* set on the MinIO server?)"
             ) from error
-        logger.info("upload notification set: %s -> %s", ORIGINALS_PREFIX, wanted.queue)
+        logger.info("upload notification set: %s -> %s", UPLOADS_PREFIX, wanted.queue)
 
-    def presign_put(self, key: str, expires_seconds: int | None = None) -> str:
-        """A URL a browser can PUT the object's bytes to."""
-        return self.signer.get_presigned_url(
-            "PUT", self.bucket, key, expires=self._expiry(expires_seconds)
-        )
+    def presign_put(
+        self,
+        key: str,
+        content_type: str,
+        size: int,
+        expires_seconds: int | None = None,
+        sha256_b64: str | None = None,
+    ) -> tuple[str, dict[str, str]]:
+        """A URL to PUT exactly `size` bytes of `content_type` to, and the headers to send.
+
+        Content-Length and Content-Type are signed, so storage refuses other sizes and types;
+        with a checksum it also refuses other bytes.
+        """
+        headers = {"Content-Type": content_type}
+        if sha256_b64 is not None:
+            headers["x-amz-checksum-sha256"] = sha256_b64
+        signed = {**headers, "Content-Length": str(size)}
+        return self._presign("PUT", key, expires_seconds, signed), headers
 
     def presign_get(
         self,
         key: str,
+        content_type: str,
         expires_seconds: int | None = None,
         download_name: str | None = None,
     ) -> str:
-        """A short-lived URL a browser can GET the object from."""
-        headers: dict[str, str | list[str] | tuple[str]] | None = None
+        """A short-lived URL to GET the object, served as `content_type` whatever it was stored as.
+
+        With a download name the browser saves the file instead of showing it.
+        """
+        query = {"response-content-type": content_type}
         if download_name is not None:
-            headers = {"response-content-disposition": _attachment(download_name)}
-        return self.signer.get_presigned_url(
-            "GET",
-            self.bucket,
-            key,
-            expires=self._expiry(expires_seconds),
-            response_headers=headers,
-        )
+            query["response-content-disposition"] = _attachment(download_name)
+        return self._presign("GET", key, expires_seconds, query=query)
 
     def presign_upload_part(
-        self, key: str, upload_id: str, part_number: int, expires_seconds: int | None = None
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        size: int,
+        expires_seconds: int | None = None,
     ) -> str:
-        """A URL a browser can PUT one part of a multipart upload to."""
-        return self.signer.get_presigned_url(
+        """A URL to PUT one part of a multipart upload to; the part must be exactly `size` bytes."""
+        return self._presign(
             "PUT",
-            self.bucket,
             key,
-            expires=self._expiry(expires_seconds),
-            extra_query_params={"uploadId": upload_id, "partNumber": str(part_number)},
+            expires_seconds,
+            {"Content-Length": str(size)},
+            {"uploadId": upload_id, "partNumber": str(part_number)},
         )
 
     # Multipart uploads: minio-py exposes these S3 calls only as underscored methods of its
@@ -191,17 +227,72 @@ class Storage:
             if error.code != "NoSuchUpload":
                 raise StorageError(f"cannot abort the upload: {error.code}") from error
 
-    def exists(self, key: str) -> bool:
-        """True when the object is there."""
+    def stat(self, key: str) -> StoredObject | None:
+        """Size, ETag and type of an object; None when it is not there."""
         from minio.error import S3Error
 
         try:
-            self.client.stat_object(self.bucket, key)
+            found = self.client.stat_object(self.bucket, key)
         except S3Error as error:
             if error.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-                return False
-            raise StorageError(f"cannot look up {key}: {error.code}") from error
-        return True
+                return None
+            raise StorageError(f"cannot look up an object: {error.code}") from error
+        return StoredObject(int(found.size or 0), (found.etag or "").strip('"'),
+                            found.content_type or "")  # fmt: skip
+
+    def exists(self, key: str) -> bool:
+        """True when the object is there."""
+        return self.stat(key) is not None
+
+    def download(self, key: str, target: Path) -> Downloaded:
+        """Stream an object to a file, hashing it on the way; what was read, by its ETag."""
+        import hashlib
+
+        from minio.error import S3Error
+
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            response = self.client.get_object(self.bucket, key)
+        except S3Error as error:
+            if error.code in ("NoSuchKey", "NoSuchObject"):
+                raise ObjectMissing(key) from error
+            raise StorageError(f"cannot download an object: {error.code}") from error
+        try:
+            # The ETag of this very response: the bytes written are the ones it names.
+            etag = (response.headers.get("ETag") or "").strip('"')
+            with target.open("wb") as file:
+                for chunk in response.stream(amt=1024 * 1024):
+                    digest.update(chunk)
+                    file.write(chunk)
+                    size += len(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        return Downloaded(size=size, etag=etag, sha256=digest.hexdigest())
+
+    def promote(self, source: str, target: str, etag: str, content_type: str) -> None:
+        """Copy exactly the object that was checked (same ETag) to its served key, then drop it.
+
+        If the source changed since it was read (a second PUT on a still valid URL), the copy is
+        refused and nothing unchecked is ever served.
+        """
+        from minio.commonconfig import REPLACE, CopySource
+        from minio.error import S3Error
+
+        try:
+            self.client.copy_object(
+                self.bucket,
+                target,
+                CopySource(self.bucket, source, match_etag=etag),
+                metadata={"Content-Type": content_type},
+                metadata_directive=REPLACE,
+            )
+        except S3Error as error:
+            if error.code in ("PreconditionFailed", "NoSuchKey", "NoSuchObject"):
+                raise ObjectChanged(source) from error
+            raise StorageError(f"cannot store the checked original: {error.code}") from error
+        self.remove([source])
 
     def remove(self, keys: list[str], prefixes: tuple[str, ...] = ()) -> None:
         """Delete objects and everything under prefixes; raise if any deletion failed."""
@@ -248,6 +339,38 @@ class Storage:
         return timedelta(seconds=seconds or self.settings.presign_expiry_seconds)
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """What storage says about one object."""
+
+    size: int
+    etag: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """An object written to a local file."""
+
+    size: int
+    etag: str
+    sha256: str
+
+
+class ObjectMissing(StorageError):
+    """The object is not there."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key} is not in storage")
+
+
+class ObjectChanged(StorageError):
+    """The object is not the one that was read any more (or is gone)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key} changed or vanished while it was checked")
+
+
 def _attachment(filename: str) -> str:
     """A Content-Disposition that survives any filename (RFC 6266 with RFC 5987 fallback)."""
     from urllib.parse import quote
@@ -256,8 +379,13 @@ def _attachment(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+def upload_key(media_id: str) -> str:
+    """Where a browser PUTs an upload's bytes: a staging key nothing serves."""
+    return f"{UPLOADS_PREFIX}{media_id}"
+
+
 def original_key(user_id: str, media_id: str, extension: str) -> str:
-    """Where an upload's original lives: server-made, never from the user's filename."""
+    """Where a checked original lives: server-made, never from the user's filename."""
     return f"{ORIGINALS_PREFIX}{user_id}/{media_id}{extension}"
 
 

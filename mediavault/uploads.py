@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-import mimetypes
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mediavault.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType
-from mediavault.storage import original_key
+from mediavault.mediatypes import announced_format, kind_of
+from mediavault.storage import upload_key
 from mediavault.text import clean_text
 
 if TYPE_CHECKING:
@@ -22,8 +21,6 @@ if TYPE_CHECKING:
 
 MAX_PARTS = 10_000  # S3's limit on the parts of one upload
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
-_EXTENSION = re.compile(r"\.[a-z0-9]{1,10}")
-KINDS = ("video", "image", "audio")
 
 
 @dataclass(frozen=True)
@@ -37,18 +34,8 @@ class UploadRequest:
 
     @property
     def kind(self) -> str:
-        """video, image, audio or other, from the announced type."""
-        major = self.content_type.split("/", 1)[0]
-        return major if major in KINDS else "other"
-
-    @property
-    def extension(self) -> str:
-        """A safe extension for the object key: from the filename if sane, else from the type."""
-        suffix = PurePosixPath(self.filename).suffix.lower()
-        if _EXTENSION.fullmatch(suffix):
-            return suffix
-        guessed = mimetypes.guess_extension(self.content_type) or ""
-        return guessed if _EXTENSION.fullmatch(guessed) else ""
+        """video, image or audio, from the announced type (the worker checks the bytes)."""
+        return kind_of(self.content_type)
 
 
 def parse_upload_request(body: dict[str, Any], limits: UploadSettings) -> UploadRequest:
@@ -65,7 +52,10 @@ def parse_upload_request(body: dict[str, Any], limits: UploadSettings) -> Upload
     content_type = content_type.split(";", 1)[0].strip().lower()
     if not _CONTENT_TYPE.fullmatch(content_type):
         raise BadRequest("content_type is not a media type")
-    if not any(_type_allowed(content_type, pattern) for pattern in limits.allowed_content_types):
+    # The format table is the allow-list; ALLOWED_CONTENT_TYPES can only narrow it.
+    if announced_format(content_type) is None or not any(
+        _type_allowed(content_type, pattern) for pattern in limits.allowed_content_types
+    ):
         raise UnsupportedMediaType(f"{content_type} uploads are not allowed here")
     size = body.get("size_bytes")
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
@@ -93,39 +83,50 @@ def part_size_for(size: int, preferred: int) -> int:
 def start_upload(
     settings: Settings, pool: Pool, storage: Storage, owner_id: str, upload: UploadRequest
 ) -> dict[str, Any]:
-    """Insert the pending media row and hand out a presigned PUT, or a multipart upload."""
+    """Insert the pending media row and hand out a presigned PUT, or a multipart upload.
+
+    Every URL fixes what may be sent to it: storage refuses another size or type.
+    """
     media_id = str(uuid.uuid4())
-    key = original_key(owner_id, media_id, upload.extension)
+    key = upload_key(media_id)
     expires_seconds = settings.storage.presign_expiry_seconds
     expires_at = (datetime.now(UTC) + timedelta(seconds=expires_seconds)).isoformat()
     multipart = upload.size_bytes > settings.uploads.multipart_threshold_bytes
-    upload_id = storage.start_multipart(key, upload.content_type) if multipart else None
-    try:
-        with pool.connection() as conn, conn.transaction():
-            _check_quota(conn, owner_id, upload.size_bytes, settings.uploads.user_quota_bytes)
-            conn.execute(
-                "INSERT INTO media (id, owner_id, title, filename, content_type, kind,"
-                " size_bytes, original_key, upload_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (media_id, owner_id, upload.title, upload.filename, upload.content_type,
-                 upload.kind, upload.size_bytes, key, upload_id),
-            )  # fmt: skip
-    except Exception:
-        if upload_id is not None:
-            storage.abort_multipart(key, upload_id)
-        raise
-    if upload_id is None:
+    with pool.connection() as conn, conn.transaction():
+        _check_quota(conn, owner_id, upload.size_bytes, settings.uploads.user_quota_bytes)
+        conn.execute(
+            "INSERT INTO media (id, owner_id, title, filename, content_type, kind,"
+            " size_bytes, upload_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (media_id, owner_id, upload.title, upload.filename, upload.content_type,
+             upload.kind, upload.size_bytes, key),
+        )  # fmt: skip
+    if not multipart:
+        url, headers = storage.presign_put(
+            key, upload.content_type, upload.size_bytes, expires_seconds
+        )
         return {
             "media_id": media_id,
             "method": "PUT",
-            "url": storage.presign_put(key, expires_seconds),
-            "headers": {"Content-Type": upload.content_type},
+            "url": url,
+            "headers": headers,
             "expires_at": expires_at,
         }
+    try:
+        upload_id = storage.start_multipart(key, upload.content_type)
+        with pool.connection() as conn:
+            conn.execute("UPDATE media SET upload_id = %s WHERE id = %s", (upload_id, media_id))
+    except Exception:
+        with pool.connection() as conn:
+            conn.execute("DELETE FROM media WHERE id = %s", (media_id,))
+        raise
     part_size = part_size_for(upload.size_bytes, settings.uploads.multipart_part_size_bytes)
-    count = math.ceil(upload.size_bytes / part_size)
     parts = [
-        {"part_number": n, "url": storage.presign_upload_part(key, upload_id, n, expires_seconds)}
-        for n in range(1, count + 1)
+        {
+            "part_number": number,
+            "size": size,
+            "url": storage.presign_upload_part(key, upload_id, number, size, expires_seconds),
+        }
+        for number, size in part_sizes(upload.size_bytes, part_size)
     ]
     return {
         "media_id": media_id,
@@ -136,13 +137,22 @@ def start_upload(
     }
 
 
+def part_sizes(size: int, part_size: int) -> list[tuple[int, int]]:
+    """(part number, exact byte count) of each part: full parts, then the remainder."""
+    count = math.ceil(size / part_size)
+    return [(n, min(part_size, size - (n - 1) * part_size)) for n in range(1, count + 1)]
+
+
 def _check_quota(conn: DictConnection, owner_id: str, size: int, quota: int) -> None:
     if quota <= 0:
         return
     # Serialise one user's concurrent uploads so two of them cannot both squeeze under the quota.
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (owner_id,))
     row = conn.execute(
-        "SELECT coalesce(sum(size_bytes), 0) AS used FROM media WHERE owner_id = %s", (owner_id,)
+        # Refused uploads hold no bytes (their keys are cleared when their bytes are removed).
+        "SELECT coalesce(sum(size_bytes), 0) AS used FROM media WHERE owner_id = %s"
+        " AND coalesce(upload_key, original_key) IS NOT NULL",
+        (owner_id,),
     ).fetchone()
     used = int(row["used"]) if row else 0
     if used + size > quota:
@@ -154,7 +164,7 @@ def _check_quota(conn: DictConnection, owner_id: str, size: int, quota: int) -> 
 
 def _pending_upload(conn: DictConnection, owner_id: str, media_id: str) -> dict[str, Any]:
     row = conn.execute(
-        "SELECT id, original_key, upload_id, status FROM media"
+        "SELECT id, upload_key, upload_id, status, size_bytes FROM media"
         " WHERE id = %s AND owner_id = %s FOR UPDATE",
         (media_id, owner_id),
     ).fetchone()
@@ -164,24 +174,45 @@ def _pending_upload(conn: DictConnection, owner_id: str, media_id: str) -> dict[
 
 
 def complete_upload(
-    pool: Pool, storage: Storage, owner_id: str, media_id: str, body: dict[str, Any] | None
+    settings: Settings,
+    pool: Pool,
+    storage: Storage,
+    owner_id: str,
+    media_id: str,
+    *,
+    body: dict[str, Any] | None,
 ) -> bool:
-    """Finish an upload: assemble a multipart one, or confirm a single PUT arrived.
+    """Finish an upload: assemble a multipart one, or confirm a single PUT arrived whole.
 
     True when the media still waits for processing (the caller then enqueues it at once rather
     than wait for MinIO's event, which its queue_dir store holds for up to a few seconds).
     """
     with pool.connection() as conn, conn.transaction():
         row = _pending_upload(conn, owner_id, media_id)
+        if row["status"] != "pending" or row["upload_key"] is None:
+            return False
+        key, size = row["upload_key"], int(row["size_bytes"])
         if row["upload_id"] is not None:
             parts = _parse_parts((body or {}).get("parts"))
-            storage.complete_multipart(row["original_key"], row["upload_id"], parts)
+            part_size = part_size_for(size, settings.uploads.multipart_part_size_bytes)
+            expected = len(part_sizes(size, part_size))
+            if [number for number, _ in parts] != list(range(1, expected + 1)):
+                raise BadRequest(f"this upload has parts 1 to {expected}; list each once")
+            storage.complete_multipart(key, row["upload_id"], parts)
             conn.execute(
                 "UPDATE media SET upload_id = NULL, updated_at = now() WHERE id = %s", (media_id,)
             )
-        elif row["status"] == "pending" and not storage.exists(row["original_key"]):
+        stored = storage.stat(key)
+        if stored is None:
             raise Conflict("the file has not arrived yet; PUT it first", code="upload_incomplete")
-    return bool(row["status"] == "pending")
+        if stored.size != size:
+            # Storage enforces the signed sizes; this guards against a misconfigured one.
+            storage.remove([key])
+            raise Conflict(
+                f"{stored.size} bytes arrived but {size} were announced; upload again",
+                code="size_mismatch",
+            )
+    return True
 
 
 def _parse_parts(raw: object) -> list[tuple[int, str]]:
@@ -209,7 +240,6 @@ def abort_upload(pool: Pool, storage: Storage, owner_id: str, media_id: str) -> 
         if row["status"] != "pending":
             raise Conflict("the upload is finished; delete the media instead", code="not_pending")
         if row["upload_id"] is not None:
-            storage.abort_multipart(row["original_key"], row["upload_id"])
-        else:
-            storage.remove([row["original_key"]])
+            storage.abort_multipart(row["upload_key"], row["upload_id"])
+        storage.remove([row["upload_key"]])
         conn.execute("DELETE FROM media WHERE id = %s", (media_id,))

@@ -3,8 +3,9 @@
 MediaVaultError
 └── ProcessingError                 something went wrong while processing a media file
     ├── PermanentProcessingError    the input itself is at fault: mark the media failed at once
-    └── TransientProcessingError    the machine, not the file: retry with backoff
-        └── ProcessingTimeout       ffmpeg/ffprobe ran past its wall-clock limit and was killed
+    ├── TransientProcessingError    the machine, not the file: retry with backoff
+    │   └── ProcessingTimeout       ffmpeg/ffprobe ran past its wall-clock limit and was killed
+    └── JobCancelled                the media was deleted while it was processed: stop, keep nothing
 """
 
 from __future__ import annotations
@@ -35,3 +36,10 @@ class ProcessingTimeout(TransientProcessingError):
         super().__init__(reason)
         self.pid = pid
         self.timeout = timeout
+
+
+class JobCancelled(ProcessingError):
+    """The media is gone (deleted by its owner): the job stops and leaves nothing behind."""
+
+    def __init__(self) -> None:
+        super().__init__("the media was deleted while it was processed")

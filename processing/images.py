@@ -10,6 +10,8 @@ from typing import Any
 import ffmpeg
 
 from processing.errors import PermanentProcessingError
+from processing.inputs import MediaInput, as_input
+from processing.limits import Sandbox
 from processing.probe import Probe, VideoStream
 from processing.runner import HeartbeatCallback, atomic_output, run_ffmpeg
 
@@ -48,7 +50,7 @@ def fit_long_edge(width: int, height: int, long_edge: int) -> tuple[int, int]:
 
 
 def thumbnail(
-    src: Path,
+    src: MediaInput | Path,
     dst: Path,
     probe: Probe,
     *,
@@ -56,27 +58,32 @@ def thumbnail(
     ffmpeg_bin: str = "ffmpeg",
     timeout: float = 120.0,
     on_heartbeat: HeartbeatCallback | None = None,
+    sandbox: Sandbox | None = None,
 ) -> ImageResult:
     """A JPEG of a representative frame (video) or of the picture (image)."""
     video = _picture(probe)
+    source = as_input(src)
     if probe.is_image:
         return _write_jpeg(
-            src,
+            source,
             dst,
             probe,
             long_edge=long_edge,
             ffmpeg_bin=ffmpeg_bin,
             timeout=timeout,
             on_heartbeat=on_heartbeat,
+            sandbox=sandbox,
         )
     size = fit_long_edge(video.width, video.height, long_edge)
     for skip_dark in (True, False):
         # A fully dark clip has no bright frame: then take the most typical dark one.
         with atomic_output(dst) as part:
             args = _video_thumbnail_args(
-                src, part, probe, video=video, size=size, ffmpeg_bin=ffmpeg_bin, skip_dark=skip_dark
-            )
-            run_ffmpeg(args, timeout=timeout, on_heartbeat=on_heartbeat, what="the thumbnail")
+                source, part, probe, video=video, size=size, ffmpeg_bin=ffmpeg_bin,
+                skip_dark=skip_dark,
+            )  # fmt: skip
+            run_ffmpeg(args, timeout=timeout, on_heartbeat=on_heartbeat, what="the thumbnail",
+                       sandbox=sandbox)  # fmt: skip
             written = part.stat().st_size if part.exists() else 0
         if written:
             return ImageResult(dst, size[0], size[1], written)
@@ -84,7 +91,7 @@ def thumbnail(
 
 
 def preview(
-    src: Path,
+    src: MediaInput | Path,
     dst: Path,
     probe: Probe,
     *,
@@ -92,18 +99,20 @@ def preview(
     ffmpeg_bin: str = "ffmpeg",
     timeout: float = 120.0,
     on_heartbeat: HeartbeatCallback | None = None,
+    sandbox: Sandbox | None = None,
 ) -> ImageResult:
     """A JPEG of an image for viewing in the browser, long edge at most `long_edge`."""
     if not probe.is_image:
         raise ValueError("previews are for images")
     return _write_jpeg(
-        src,
+        as_input(src),
         dst,
         probe,
         long_edge=long_edge,
         ffmpeg_bin=ffmpeg_bin,
         timeout=timeout,
         on_heartbeat=on_heartbeat,
+        sandbox=sandbox,
     )
 
 
@@ -114,7 +123,7 @@ def _picture(probe: Probe) -> VideoStream:
 
 
 def _write_jpeg(
-    src: Path,
+    src: MediaInput,
     dst: Path,
     probe: Probe,
     *,
@@ -122,17 +131,19 @@ def _write_jpeg(
     ffmpeg_bin: str,
     timeout: float,
     on_heartbeat: HeartbeatCallback | None,
+    sandbox: Sandbox | None,
 ) -> ImageResult:
     video = _picture(probe)
     width, height = fit_long_edge(video.width, video.height, long_edge)
-    stream = ffmpeg.input(f"file:{src}")[str(video.index)].filter("scale", width, height)
+    stream = ffmpeg.input(src.url, **src.options())[str(video.index)].filter("scale", width, height)
     if video.pix_fmt is not None and video.pix_fmt.startswith(_ALPHA_PREFIXES):
         # JPEG has no alpha: lay transparent pictures on white rather than on garbage colour.
         backdrop = ffmpeg.input(f"color=c=white:s={width}x{height}", f="lavfi")
         stream = ffmpeg.overlay(backdrop, stream.filter("setsar", 1), shortest=1)
     with atomic_output(dst) as part:
         args = _jpeg_output(stream, part).compile(cmd=ffmpeg_bin)
-        run_ffmpeg(args, timeout=timeout, on_heartbeat=on_heartbeat, what="the image conversion")
+        run_ffmpeg(args, timeout=timeout, on_heartbeat=on_heartbeat, what="the image conversion",
+                   sandbox=sandbox)  # fmt: skip
         if not part.exists() or part.stat().st_size == 0:
             raise PermanentProcessingError("the image could not be decoded")
         size = part.stat().st_size
@@ -140,7 +151,7 @@ def _write_jpeg(
 
 
 def _video_thumbnail_args(
-    src: Path,
+    src: MediaInput,
     dst: Path,
     probe: Probe,
     *,
@@ -153,7 +164,7 @@ def _video_thumbnail_args(
     seek = duration_ms / 10_000 if duration_ms >= _SEEK_AFTER_MS else 0.0
     fps = video.fps or 25.0
     candidates = max(1, min(_MAX_CANDIDATES, round(fps * _SEARCH_WINDOW_S)))
-    source = ffmpeg.input(f"file:{src}", ss=f"{seek:.3f}", t=_SEARCH_WINDOW_S)
+    source = ffmpeg.input(src.url, **src.options(), ss=f"{seek:.3f}", t=_SEARCH_WINDOW_S)
     # Scale first: every later filter then works on thumbnail-sized frames.
     stream = source[str(video.index)].filter("scale", size[0], size[1]).filter("format", "yuv420p")
     if skip_dark:

@@ -6,7 +6,6 @@ Run by the worker in-process, or as `python -m processing.job --media-id ID` in 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,10 +15,14 @@ from typing import TYPE_CHECKING, Any
 from mediavault import jobs
 from mediavault.errors import StorageError
 from mediavault.logs import correlation_id
-from mediavault.storage import derived_key
-from processing.errors import PermanentProcessingError, TransientProcessingError
+from mediavault.mediatypes import served_type
+from mediavault.storage import ObjectChanged, ObjectMissing, derived_key, original_key
+from processing.errors import JobCancelled, PermanentProcessingError, TransientProcessingError
 from processing.images import preview, thumbnail
+from processing.inputs import MediaInput
+from processing.limits import Limits, Sandbox
 from processing.probe import Probe, check_announced, classify, probe_file
+from processing.scratch import scratch_directory
 from processing.transcode import (
     Policy,
     TranscodeAction,
@@ -53,7 +56,11 @@ class JobResult:
 
 @dataclass
 class _Progress:
-    """Throttled writes of progress and heartbeat, plus the caller's own keep-alive."""
+    """Throttled writes of progress and heartbeat, plus the caller's own keep-alive.
+
+    A heartbeat that finds the job's row gone means the media was deleted: it raises
+    JobCancelled, which ends the running ffmpeg within one heartbeat interval.
+    """
 
     services: Services
     media_id: str
@@ -71,7 +78,9 @@ class _Progress:
         self.last = time.monotonic()
         self.keep_alive()
         with self.services.pool.connection() as conn:
-            jobs.heartbeat(conn, self.media_id, self.fraction)
+            alive = jobs.heartbeat(conn, self.media_id, self.fraction)
+        if not alive:
+            raise JobCancelled
 
 
 def run_job(
@@ -80,14 +89,22 @@ def run_job(
     encoder: EncoderChoice,
     keep_alive: Callable[[], None] = lambda: None,
 ) -> JobResult:
-    """Process one claimed upload; raise Permanent/TransientProcessingError when it cannot."""
+    """Process one claimed upload; raise a ProcessingError when it cannot.
+
+    On a permanent failure or a cancellation nothing of the job stays in storage.
+    """
     settings = services.settings
     started = time.monotonic()
     token = correlation_id.set(f"media-{claim.media_id}")
     beat = _Progress(services, claim.media_id, settings.processing.heartbeat_seconds, keep_alive)
     try:
-        with tempfile.TemporaryDirectory(prefix="mediavault-job-") as scratch:
-            return _Job(services, claim, encoder, Path(scratch), beat).run(started)
+        with scratch_directory(settings.processing.scratch_dir) as scratch:
+            job = _Job(services, claim, encoder, scratch, beat)
+            try:
+                return job.run(started)
+            except (PermanentProcessingError, JobCancelled):
+                job.discard()
+                raise
     finally:
         correlation_id.reset(token)
 
@@ -106,31 +123,36 @@ class _Job:
     timings: dict[str, float] = field(default_factory=dict)
     used_encoder: str | None = None
     encode_fps: float | None = None
+    promoted_key: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    timeout: float = 0.0
+    sandbox: Sandbox = field(default_factory=Sandbox)
 
     @property
     def settings(self) -> Settings:
         return self.services.settings
 
-    @property
-    def timeout(self) -> float:
-        return float(self.settings.processing.job_timeout_seconds)
-
     def run(self, started: float) -> JobResult:
+        self.limits = Limits.from_settings(self.settings.processing)
         source = self.scratch / "original"
         clock = time.monotonic()
-        _download(self.services, self.claim.original_key, source)
+        try:
+            read = self.services.storage.download(self.claim.source_key, source)
+        except ObjectMissing as error:
+            raise PermanentProcessingError("the uploaded file is missing from storage") from error
+        except (OSError, StorageError) as error:
+            raise TransientProcessingError("cannot download the original from storage") from error
         self.timings["download"] = time.monotonic() - clock
         self.beat.beat()
-        probe = probe_file(source)
-        check_announced(
-            probe, source.stat().st_size, self.claim.size_bytes, self.claim.content_type
-        )
-        kind = classify(probe, self.claim.content_type)
-        self.fields = _facts(probe, kind, source.stat().st_size)
+        media, probe, kind = self.check(source, read.size)
+        self.promote(media, kind, read.etag)
+        self.fields = _facts(probe, kind, read.size)
+        self.timeout = self.limits.timeout_for(probe)
+        self.sandbox = self.limits.sandbox_for(probe)
         if kind in ("video", "image"):
-            self.images(source, probe, kind)
+            self.images(media, probe, kind)
         if kind == "video":
-            self.video(source, probe)
+            self.video(media, probe)
         bytes_out = self.store()
         self.timings["total"] = time.monotonic() - started
         with self.services.pool.connection() as conn:
@@ -139,7 +161,7 @@ class _Job:
             )
         if not kept:
             # Deleted while we worked: what we wrote must not outlive it.
-            self.services.storage.remove([key for key, _, _ in self.uploads])
+            self.discard()
             logger.info("media deleted during processing; outputs removed")
         logger.info(
             "ready in %.1fs (%s, encoder %s)", self.timings["total"], kind, self.used_encoder
@@ -149,28 +171,66 @@ class _Job:
             self.timings["total"], self.encode_fps, gone=not kept,
         )  # fmt: skip
 
-    def images(self, source: Path, probe: Probe, kind: str) -> None:
+    def check(self, source: Path, size: int) -> tuple[MediaInput, Probe, str]:
+        """Everything the bytes must pass before any tool decodes them, and what they are."""
+        if size != self.claim.size_bytes:
+            raise PermanentProcessingError(
+                f"size mismatch: {self.claim.size_bytes} bytes were announced, the file has {size}"
+            )
+        media = MediaInput.open(source, max_pixels=self.limits.max_pixels)
+        probe = probe_file(
+            media, timeout=self.limits.base_seconds, sandbox=self.limits.sandbox_for(None)
+        )
+        self.limits.check(probe)
+        check_announced(probe, size, self.claim.size_bytes, self.claim.content_type)
+        kind = classify(probe, self.claim.content_type)
+        if kind not in media.format.kinds:
+            raise PermanentProcessingError(f"a {media.format.name} file cannot hold {kind}")
+        return media, probe, kind
+
+    def promote(self, media: MediaInput, kind: str, etag: str) -> None:
+        """Move the checked bytes to their served key, with the type they were found to be."""
+        content_type = served_type(media.format, self.claim.content_type, kind)
+        target = self.claim.original_key or original_key(
+            self.claim.owner_id, self.claim.media_id, media.format.extension
+        )
+        if self.claim.original_key is None:
+            assert self.claim.upload_key is not None
+            try:
+                self.services.storage.promote(self.claim.upload_key, target, etag, content_type)
+            except ObjectChanged as error:
+                raise PermanentProcessingError(
+                    "the file changed while it was being checked; upload it again"
+                ) from error
+            self.promoted_key = target
+        with self.services.pool.connection() as conn:
+            jobs.record_original(conn, self.claim.media_id, target, content_type)
+        self.fields["content_type"] = content_type
+
+    def images(self, media: MediaInput, probe: Probe, kind: str) -> None:
         clock = time.monotonic()
         thumb = thumbnail(
-            source,
+            media,
             self.scratch / "thumb.jpg",
             probe,
             timeout=self.timeout,
             on_heartbeat=self.beat.beat,
+            sandbox=self.sandbox,
         )
         self.add_output("thumb.jpg", thumb.path, "image/jpeg", "thumbnail_key")
         if kind == "image":
             shown = preview(
-                source,
+                media,
                 self.scratch / "preview.jpg",
                 probe,
                 timeout=self.timeout,
                 on_heartbeat=self.beat.beat,
+                sandbox=self.sandbox,
             )
             self.add_output("preview.jpg", shown.path, "image/jpeg", "preview_key")
         self.timings["images"] = time.monotonic() - clock
 
-    def video(self, source: Path, probe: Probe) -> None:
+    def video(self, media: MediaInput, probe: Probe) -> None:
         transcode_settings = self.settings.transcode
         max_height = transcode_settings.max_height or None
         policy: Policy = transcode_settings.policy  # type: ignore[assignment]  # checked by config
@@ -187,12 +247,14 @@ class _Job:
             preset=transcode_settings.preset,
             max_height=max_height,
             copy_video=copy,
+            max_frames=self.limits.max_frames,
         )
         clock = time.monotonic()
         result = transcode(
-            source, self.scratch / "hevc.mp4", probe, options,
+            media, self.scratch / "hevc.mp4", probe, options,
             timeout=self.timeout, on_progress=self.beat.progress, on_heartbeat=self.beat.beat,
             heartbeat_interval=float(self.settings.processing.heartbeat_seconds),
+            sandbox=self.sandbox,
         )  # fmt: skip
         self.timings["transcode"] = time.monotonic() - clock
         self.encode_fps = result.encode_fps
@@ -214,6 +276,17 @@ class _Job:
         self.timings["upload"] = time.monotonic() - clock
         return sum(path.stat().st_size for _, path, _ in self.uploads)
 
+    def discard(self) -> None:
+        """Remove what this job stored or moved: nothing refused or orphaned may stay served."""
+        keys = [key for key, _, _ in self.uploads]
+        if self.promoted_key is not None:
+            keys.append(self.promoted_key)
+        if keys:
+            try:
+                self.services.storage.remove(keys)
+            except (OSError, StorageError) as error:
+                logger.warning("could not remove this job's objects: %s", error)
+
 
 def _facts(probe: Probe, kind: str, size: int) -> dict[str, Any]:
     """What the probe says about the original, in media's columns."""
@@ -232,19 +305,6 @@ def _facts(probe: Probe, kind: str, size: int) -> dict[str, Any]:
     }
 
 
-def _download(services: Services, key: str, target: Path) -> None:
-    from minio.error import S3Error
-
-    try:
-        services.storage.client.fget_object(services.storage.bucket, key, str(target))
-    except S3Error as error:
-        if error.code in ("NoSuchKey", "NoSuchObject"):
-            raise PermanentProcessingError("the uploaded file is missing from storage") from error
-        raise TransientProcessingError(f"cannot download the original: {error.code}") from error
-    except (OSError, StorageError) as error:
-        raise TransientProcessingError(f"cannot download the original: {error}") from error
-
-
 def _upload(services: Services, key: str, path: Path, content_type: str) -> None:
     from minio.error import S3Error
 
@@ -252,6 +312,19 @@ def _upload(services: Services, key: str, path: Path, content_type: str) -> None
         services.storage.client.fput_object(services.storage.bucket, key, str(path), content_type)
     except (S3Error, OSError) as error:
         raise TransientProcessingError(f"cannot store {key.rsplit('/', 1)[-1]}: {error}") from error
+
+
+def refuse(services: Services, claim: Claim, reason: str) -> None:
+    """A permanent failure: the file's bytes are deleted and the row says why."""
+    keys = [key for key in (claim.upload_key, claim.original_key) if key]
+    removed = True
+    try:
+        services.storage.remove(keys)
+    except (OSError, StorageError) as error:
+        logger.warning("could not remove a refused upload's bytes: %s", error)
+        removed = False
+    with services.pool.connection() as conn:
+        jobs.fail(conn, claim.media_id, reason, removed=removed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,9 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         encoder = select_encoder(settings.transcode.encoder)  # type: ignore[arg-type]
         try:
             run_job(services, claim, encoder)
+        except JobCancelled:
+            logger.info("media deleted during processing; nothing kept")
+            return 0
         except PermanentProcessingError as error:
-            with services.pool.connection() as conn:
-                jobs.fail(conn, claim.media_id, error.reason)
+            refuse(services, claim, error.reason)
             return 0  # a permanent failure is recorded; retrying the Job would not help
         except TransientProcessingError as error:
             with services.pool.connection() as conn:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from processing.errors import PermanentProcessingError, TransientProcessingError
+from processing.inputs import MediaInput, as_input, too_many_pixels
+from processing.limits import Sandbox
 from processing.runner import readable_error
 
 log = logging.getLogger(__name__)
@@ -97,27 +99,50 @@ class Probe:
         return self.format_name == _MP4_FAMILY
 
 
-def probe_file(path: Path, *, ffprobe: str = "ffprobe", timeout: float = 30.0) -> Probe:
-    """Run ffprobe on a local file; undecodable input raises PermanentProcessingError."""
-    target = f"file:{path}"  # never let a file name be read as a protocol or an option
-    cmd = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", target]
+def probe_file(
+    source: MediaInput | Path,
+    *,
+    ffprobe: str = "ffprobe",
+    timeout: float = 30.0,
+    sandbox: Sandbox | None = None,
+) -> Probe:
+    """Run ffprobe on a recognised local file; unreadable input raises PermanentProcessingError."""
+    media = as_input(source)
+    cmd = [
+        *(sandbox or Sandbox()).prefix(),
+        ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+        *media.argv(),
+    ]  # fmt: skip
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise TransientProcessingError(f"ffprobe took longer than {timeout:g} s") from exc
     except OSError as exc:
         raise TransientProcessingError(f"cannot run {ffprobe}: {exc}") from exc
-    stderr = done.stderr.decode("utf-8", "replace").replace(f"{target}: ", "").strip()
+    stderr = done.stderr.decode("utf-8", "replace").replace(f"{media.url}: ", "").strip()
+    pixels = _exceeded_pixels(stderr)
+    if pixels is not None:
+        raise too_many_pixels(pixels, media.max_pixels)
     if done.returncode != 0:
         detail = readable_error(stderr) or f"ffprobe exited with {done.returncode}"
-        raise PermanentProcessingError(f"not a media file we can read ({detail})")
+        raise PermanentProcessingError(f"not a valid {media.format.name.upper()} file ({detail})")
     try:
         data = json.loads(done.stdout)
     except ValueError as exc:
         raise PermanentProcessingError("not a media file we can read (no ffprobe report)") from exc
     result = parse_probe(data)
-    log.debug("probed %s: %s", path, result)
+    if result.video is not None and (result.video.width <= 0 or result.video.height <= 0):
+        raise PermanentProcessingError("the picture's size cannot be read")
+    log.debug("probed %s: %s", media.path.name, result)
     return result
+
+
+def _exceeded_pixels(stderr: str) -> tuple[int, int] | None:
+    """The size a decoder refused as over `-max_pixels`, from its message."""
+    import re
+
+    found = re.search(r"Picture size (\d+)x(\d+) exceeds specified max pixel count", stderr)
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def parse_probe(data: dict[str, Any]) -> Probe:

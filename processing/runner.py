@@ -22,6 +22,7 @@ from processing.errors import (
     ProcessingTimeout,
     TransientProcessingError,
 )
+from processing.limits import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ _TRANSIENT_MARKERS = (
     "cannot load libnvidia-encode",
     "cuda_error",
 )
+_MEMORY_MARKERS = ("cannot allocate memory", "out of memory", "malloc of size",
+                   "memory allocation failure")  # fmt: skip
 _STDERR_TAIL_BYTES = 4096
 
 
@@ -113,11 +116,20 @@ def run_ffmpeg(
     on_heartbeat: HeartbeatCallback | None = None,
     heartbeat_interval: float = 5.0,
     what: str = "ffmpeg",
+    sandbox: Sandbox | None = None,
 ) -> RunStats:
-    """Run `args` (args[0] is the ffmpeg binary); raise a ProcessingError on failure."""
+    """Run `args` (args[0] is the ffmpeg binary) under the sandbox's limits.
+
+    Raises a ProcessingError on failure; whatever the heartbeat raises (a cancelled job) ends
+    ffmpeg and propagates.
+    """
     if shutil.which(args[0]) is None:  # setpriv would report a missing binary as ffmpeg's failure
         raise TransientProcessingError(f"cannot run {args[0]}: not found")
-    argv = [*_DIE_WITH_PARENT, args[0], "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:]]
+    limits = sandbox or Sandbox()
+    argv = [
+        *_DIE_WITH_PARENT, *limits.prefix(),
+        args[0], "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:],
+    ]  # fmt: skip
     state = _ProgressState(
         duration_us=duration_ms * 1000 if duration_ms else None, on_progress=on_progress
     )
@@ -148,7 +160,7 @@ def run_ffmpeg(
         tail = _tail(errfile)
     wall = time.monotonic() - start
     if proc.returncode != 0:
-        raise _failure(what, proc.returncode, tail)
+        raise _failure(what, proc.returncode, tail, limits)
     state.finish()
     out_ms = state.out_time_us // 1000 if state.out_time_us is not None else None
     return RunStats(wall_seconds=wall, frames=state.frames, out_time_ms=out_ms, stderr_tail=tail)
@@ -212,9 +224,17 @@ def _tail(errfile: IO[bytes]) -> str:
     return re.sub(r"file:[^\s:]+: ", "", text).strip()
 
 
-def _failure(what: str, returncode: int, tail: str) -> Exception:
+def _failure(what: str, returncode: int, tail: str, sandbox: Sandbox) -> Exception:
     """Turn a failed exit into a permanent or transient error with a readable reason."""
     detail = readable_error(tail) or f"exit status {returncode}"
+    if returncode == -signal.SIGXCPU:
+        return PermanentProcessingError(f"{what} used more CPU time than this file is allowed")
+    lowered = tail.lower()
+    if sandbox.memory_bytes is not None and any(m in lowered for m in _MEMORY_MARKERS):
+        # Under an address-space limit, running out of memory is the file's doing, every time.
+        return PermanentProcessingError(
+            f"{what} needs more memory than the {sandbox.memory_bytes / 1024**3:g} GiB allowed"
+        )
     if returncode < 0:
         return TransientProcessingError(f"{what} was killed by signal {-returncode}")
     if any(marker in tail.lower() for marker in _TRANSIENT_MARKERS):

@@ -11,6 +11,8 @@ from typing import Any, Literal
 import ffmpeg
 
 from processing.errors import PermanentProcessingError
+from processing.inputs import MediaInput, as_input
+from processing.limits import Sandbox
 from processing.probe import Probe, VideoStream
 from processing.runner import HeartbeatCallback, ProgressCallback, atomic_output, run_ffmpeg
 
@@ -46,6 +48,7 @@ class TranscodeOptions:
     max_height: int | None = None
     audio_bitrate: str = "160k"
     copy_video: bool = False
+    max_frames: int | None = None  # stop there, whatever the container claims
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -107,7 +110,7 @@ def output_size_for(video: VideoStream, max_height: int | None) -> tuple[int, in
 
 
 def transcode_args(
-    src: Path,
+    src: MediaInput | Path,
     dst: Path,
     probe: Probe,
     options: TranscodeOptions | None = None,
@@ -121,9 +124,15 @@ def transcode_args(
         raise ValueError("transcode needs a video stream")
     if opts.copy_video and video.codec != "hevc":
         raise ValueError(f"only HEVC can be copied into the playback file, not {video.codec}")
-    source = ffmpeg.input(f"file:{src}")
+    media = as_input(src)
+    source = ffmpeg.input(media.url, **media.options())
     streams = [_video_stream(source, video, opts)]
     out: dict[str, str | int] = {"tag:v": "hvc1", "movflags": "+faststart", "f": "mp4"}
+    if opts.max_frames is not None:
+        out["frames:v"] = opts.max_frames
+    if probe.duration_ms:
+        # A container may hold far more than its header declares: decode no further than that.
+        out["t"] = f"{probe.duration_ms / 1000 * 1.05 + 2:.3f}"
     if opts.copy_video:
         out["c:v"] = "copy"
     else:
@@ -142,7 +151,7 @@ def transcode_args(
 
 
 def transcode(
-    src: Path,
+    src: MediaInput | Path,
     dst: Path,
     probe: Probe,
     options: TranscodeOptions | None = None,
@@ -152,6 +161,7 @@ def transcode(
     on_progress: ProgressCallback | None = None,
     on_heartbeat: HeartbeatCallback | None = None,
     heartbeat_interval: float = 5.0,
+    sandbox: Sandbox | None = None,
 ) -> TranscodeResult:
     """Write `dst` (MP4, HEVC, hvc1, faststart); `dst` appears only when complete."""
     opts = options or TranscodeOptions()
@@ -159,7 +169,7 @@ def transcode(
         raise ValueError("transcode needs a video stream")
     with atomic_output(dst) as part:
         args = transcode_args(src, part, probe, opts, ffmpeg_bin=ffmpeg_bin)
-        log.info("transcoding %s with %s", src.name, "copy" if opts.copy_video else opts.encoder)
+        log.info("transcoding with %s", "copy" if opts.copy_video else opts.encoder)
         stats = run_ffmpeg(
             args,
             timeout=timeout,
@@ -168,6 +178,7 @@ def transcode(
             on_heartbeat=on_heartbeat,
             heartbeat_interval=heartbeat_interval,
             what="the HEVC transcode",
+            sandbox=sandbox,
         )
         _check_complete(probe, stats.out_time_ms)
     width, height = (

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 from mediavault import jobs
 from mediavault.errors import EventError, StorageError
 from mediavault.events import parse_event_message
-from mediavault.storage import ORIGINALS_PREFIX
+from mediavault.storage import ORIGINALS_PREFIX, UPLOADS_PREFIX
 from processing.errors import (
+    JobCancelled,
     PermanentProcessingError,
     ProcessingError,
     TransientProcessingError,
 )
-from processing.job import run_job
+from processing.job import refuse, run_job
 from processing.metrics import WorkerMetrics
 
 if TYPE_CHECKING:
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_REQUEUE_DELAY_SECONDS = 600
+# Uploads arrive under uploads/ (MinIO's events); retries and reconcile name checked originals.
+_OUR_PREFIXES = (UPLOADS_PREFIX, ORIGINALS_PREFIX)
+# An owner at their share of running jobs: look again after this long.
+FAIR_SHARE_DELAY_SECONDS = 5
 
 
 def requeue_delay(attempts: int) -> int:
@@ -94,7 +99,7 @@ class Worker:
             message.finish()
             return
         bucket = self.services.storage.bucket
-        keys = [r.key for r in records if r.bucket == bucket and r.key.startswith(ORIGINALS_PREFIX)]
+        keys = [r.key for r in records if r.bucket == bucket and r.key.startswith(_OUR_PREFIXES)]
         if not keys:
             message.finish()
             return
@@ -132,11 +137,14 @@ class Worker:
 
     def process_key(self, key: str, keep_alive: Any) -> int | None:
         """Claim and process one upload; a requeue delay in seconds, or None when done."""
+        processing = self.settings.processing
         with self.services.pool.connection() as conn:
-            claim = jobs.claim(conn, key, self.settings.processing.stale_after_seconds)
+            claim = jobs.claim(
+                conn, key, processing.stale_after_seconds, processing.max_jobs_per_owner
+            )
+            state = jobs.unclaimed(conn, key, processing.stale_after_seconds) if not claim else None
         if claim is None:
-            logger.info("no pending media for %s (duplicate event or unknown key); dropped", key)
-            return None
+            return self._unclaimed(key, state)
         if self.dispatch is not None:
             try:
                 self.dispatch(claim)
@@ -147,12 +155,33 @@ class Worker:
             return None
         return self.run_claimed(claim, keep_alive)
 
+    def _unclaimed(self, key: str, state: jobs.Unclaimed | None) -> int | None:
+        """A key no job could take now: drop it, clear a stray object, or look again later."""
+        if state == "running":
+            # Another worker has it; should that one die, this redelivery takes the job over
+            # once its heartbeat is stale. Never dropped while the media is not final.
+            return self.settings.processing.stale_after_seconds
+        if state == "waiting":
+            return FAIR_SHARE_DELAY_SECONDS
+        if key.startswith(UPLOADS_PREFIX):
+            # Bytes PUT again on a still valid URL after the upload was checked, refused or
+            # deleted: nothing will ever read them.
+            self.services.storage.remove([key])
+            logger.info("removed a stray upload (%s media)", state)
+        else:
+            logger.info("duplicate event for a finished media; dropped")
+        return None
+
     def run_claimed(self, claim: Claim, keep_alive: Any) -> int | None:
         """Run the job in this thread and record how it ended."""
         try:
             result = run_job(self.services, claim, self.encoder, keep_alive)
+        except JobCancelled:
+            logger.info("cancelled: the media was deleted", extra={"media_id": claim.media_id})
+            self.metrics.jobs.labels("cancelled", self.encoder.encoder).inc()
+            return None
         except PermanentProcessingError as error:
-            self._failed(claim, error.reason, "failed")
+            self._failed(claim, error.reason, "failed", refused=True)
             return None
         except (ProcessingError, StorageError, OSError) as error:
             reason = getattr(error, "reason", None) or str(error)
@@ -180,10 +209,14 @@ class Worker:
         self.metrics.jobs.labels("retry", self.encoder.encoder).inc()
         return requeue_delay(claim.attempts)
 
-    def _failed(self, claim: Claim, reason: str, result: str) -> None:
+    def _failed(self, claim: Claim, reason: str, result: str, *, refused: bool = False) -> None:
+        """The media failed for good; a refused file also loses its bytes."""
         logger.warning("failed: %s", reason, extra={"media_id": claim.media_id})
-        with self.services.pool.connection() as conn:
-            jobs.fail(conn, claim.media_id, reason)
+        if refused:
+            refuse(self.services, claim, reason)
+        else:
+            with self.services.pool.connection() as conn:
+                jobs.fail(conn, claim.media_id, reason, removed=False)
         self.metrics.jobs.labels(result, self.encoder.encoder).inc()
 
 
@@ -231,6 +264,7 @@ def run_worker(services: Services) -> int:
     import tornado.ioloop
 
     from processing.encoders import EncoderChoice, select_encoder
+    from processing.scratch import remove_orphans
 
     settings = services.settings
     if settings.processing.executor == "kubernetes":
@@ -242,6 +276,7 @@ def run_worker(services: Services) -> int:
     if encoder.fell_back:
         logger.warning("HEVC encoder: %s (asked for %s: %s)", encoder.encoder,
                        encoder.requested, encoder.fallback_reason)  # fmt: skip
+    remove_orphans(settings.processing.scratch_dir)
     metrics = WorkerMetrics(settings.queue)
     if settings.processing.executor == "local":
         metrics.encoder_chosen(encoder)

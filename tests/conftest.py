@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mediavault.services import Services
+from mediavault.storage import Storage
 from tests.harness import Stack, running_stack
 
 __all__ = ["Stack"]
@@ -19,7 +22,8 @@ pytest_plugins = ["tests.auth_fixtures", "tests.api_fixtures", "tests.worker_fix
 _OWNED_PREFIXES = (
     "MEDIAVAULT_", "POSTGRES_", "MINIO_", "S3_", "NSQ", "DISCORD_", "SESSION_",
     "API_BASE_URL", "FRONTEND_URL", "MAX_UPLOAD_BYTES", "MULTIPART_", "ALLOWED_CONTENT_TYPES",
-    "USER_QUOTA_BYTES", "TRANSCODE_", "PRESIGN_", "LOG_LEVEL",
+    "USER_QUOTA_BYTES", "TRANSCODE_", "PRESIGN_", "LOG_LEVEL", "PROCESSING_", "WORKER_",
+    "MAX_JSON_BYTES",
 )  # fmt: skip
 
 
@@ -47,6 +51,35 @@ def services(stack: Stack) -> Iterator[Services]:
         yield made
     finally:
         made.close()
+
+
+@pytest.fixture(scope="session")
+def admin_storage(stack: Stack) -> Storage:
+    """Storage with MinIO's root account: for tests to plant and inspect objects, as an operator."""
+    root = stack.layout.provision.root
+    return Storage(
+        replace(stack.settings.storage, access_key=root.access_key, secret_key=root.secret_key)
+    )
+
+
+def put_object(
+    storage: Storage, key: str, data: bytes, content_type: str = "application/octet-stream"
+) -> None:
+    """Store bytes under a key directly (not through an upload)."""
+    storage.client.put_object(storage.bucket, key, io.BytesIO(data), len(data), content_type)
+
+
+Plant = Callable[..., None]
+
+
+@pytest.fixture
+def plant(admin_storage: Storage) -> Plant:
+    """Store bytes under any key, as an operator would (tests' set-up, not an upload)."""
+
+    def store(key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        put_object(admin_storage, key, data, content_type)
+
+    return store
 
 
 @pytest.fixture

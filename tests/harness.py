@@ -240,7 +240,7 @@ def running_stack(prefix: str) -> Iterator[Stack]:
         for spec in infrastructure(layout, tools):
             processes.start(spec)
         ensure_database(layout)
-        initialize(layout.settings)
+        initialize(layout.settings, layout.provision)
         yield Stack(env, layout.settings, layout, tools, processes)
     finally:
         processes.stop_all()

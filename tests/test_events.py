@@ -11,7 +11,7 @@ import pytest
 from mediavault.errors import EventError
 from mediavault.events import parse_event_message
 from mediavault.services import Services
-from tests.conftest import Stack
+from tests.conftest import Plant, Stack
 from tests.harness import nsq_collector, poll
 
 
@@ -19,19 +19,20 @@ def _keys(bodies: list[bytes]) -> set[str]:
     return {record.key for body in bodies for record in parse_event_message(body)}
 
 
-def test_a_put_under_originals_reaches_an_nsq_reader_and_others_do_not(
-    stack: Stack, services: Services
+def test_a_put_under_uploads_reaches_an_nsq_reader_and_others_do_not(
+    stack: Stack, services: Services, plant: Plant
 ) -> None:
     storage = services.storage
     run = uuid.uuid4().hex
-    outside = f"derived/{run}/thumb.jpg"
-    inside = f"originals/{run}/holiday video+1.mp4"  # a space and a plus: keys arrive escaped
+    outside = f"originals/{run}/holiday.mp4"
+    inside = f"uploads/{run}/holiday video+1.mp4"  # a space and a plus: keys arrive escaped
     with nsq_collector(
         stack.settings.queue.nsqd_tcp_address, stack.settings.queue.topic, f"test-{run}"
     ) as reader:
-        for key in (outside, inside):
-            response = httpx.put(storage.presign_put(key), content=b"\x00" * 1024)
-            assert response.status_code == 200, response.text
+        plant(outside, b"\x00" * 1024)
+        url, headers = storage.presign_put(inside, "video/mp4", 1024)
+        response = httpx.put(url, content=b"\x00" * 1024, headers=headers)
+        assert response.status_code == 200, response.text
         poll(lambda: inside in _keys(reader.snapshot()), "MinIO's event for the upload")
         keys = _keys(reader.snapshot())
     assert outside not in keys

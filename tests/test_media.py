@@ -12,6 +12,7 @@ from psycopg import sql
 from mediavault.services import Services
 from mediavault.storage import derived_key
 from tests.api_fixtures import ApiUser
+from tests.conftest import Plant
 
 
 def _insert(
@@ -21,10 +22,11 @@ def _insert(
     ids = []
     with services.pool.connection() as conn:
         for _ in range(count):
-            media_id = str(uuid.uuid4())
+            media_id = str(fields.get("id") or uuid.uuid4())
             values = {
                 "id": media_id, "owner_id": owner.id, "filename": "clip.mp4",
                 "content_type": "video/mp4", "kind": "video", "size_bytes": 10,
+                "upload_key": f"uploads/{media_id}",
                 "original_key": f"originals/{owner.id}/{media_id}.mp4", **fields,
             }  # fmt: skip
             if same_time:
@@ -133,15 +135,14 @@ def test_patch_title_and_validation(
 
 
 def test_one_item_has_working_urls_and_processing_state(
-    media_api: FlaskClient, alice: ApiUser, services: Services
+    media_api: FlaskClient, alice: ApiUser, services: Services, plant: Plant
 ) -> None:
     media_id = str(uuid.uuid4())
-    storage = services.storage
     original = f"originals/{alice.id}/{media_id}.mp4"
     playback = derived_key(alice.id, media_id, "hevc.mp4")
     thumb = derived_key(alice.id, media_id, "thumb.jpg")
     for key, data in ((original, b"orig"), (playback, b"hevc"), (thumb, b"jpg")):
-        assert httpx.put(storage.presign_put(key), content=data).status_code == 200
+        plant(key, data, "text/html")
     _insert(services, alice, id=media_id, original_key=original, status="ready",
             playback_key=playback, thumbnail_key=thumb, width=1280, height=720)  # fmt: skip
     with services.pool.connection() as conn:
@@ -154,9 +155,16 @@ def test_one_item_has_working_urls_and_processing_state(
     assert body["width"] == 1280
     assert body["processing"]["encoder"] == "libx265"
     assert body["processing"]["attempts"] == 1
-    assert httpx.get(body["urls"]["original"]).content == b"orig"
-    assert httpx.get(body["urls"]["playback"]).content == b"hevc"
-    assert httpx.get(body["urls"]["thumbnail"]).content == b"jpg"
+    responses = {name: httpx.get(url) for name, url in body["urls"].items()}
+    assert {name: r.content for name, r in responses.items()} == {
+        "original": b"orig",
+        "playback": b"hevc",
+        "thumbnail": b"jpg",
+    }
+    # Whatever storage holds, downloads are served with safe types; originals as attachments.
+    types = {name: r.headers["content-type"] for name, r in responses.items()}
+    assert types == {"original": "video/mp4", "playback": "video/mp4", "thumbnail": "image/jpeg"}
+    assert responses["original"].headers["content-disposition"].startswith("attachment;")
 
 
 def test_pending_media_has_no_urls(
@@ -169,14 +177,14 @@ def test_pending_media_has_no_urls(
 
 
 def test_delete_leaves_no_object_behind(
-    media_api: FlaskClient, alice: ApiUser, services: Services
+    media_api: FlaskClient, alice: ApiUser, services: Services, plant: Plant
 ) -> None:
     media_id = str(uuid.uuid4())
     storage = services.storage
     keys = [f"originals/{alice.id}/{media_id}.mp4", derived_key(alice.id, media_id, "hevc.mp4"),
-            derived_key(alice.id, media_id, "thumb.jpg")]  # fmt: skip
+            derived_key(alice.id, media_id, "thumb.jpg"), f"uploads/{media_id}"]  # fmt: skip
     for key in keys:
-        assert httpx.put(storage.presign_put(key), content=b"x").status_code == 200
+        plant(key, b"x")
     _insert(
         services, alice, id=media_id, original_key=keys[0], status="ready", playback_key=keys[1]
     )

@@ -81,17 +81,24 @@ def test_an_image_gets_dimensions_and_a_thumbnail_but_no_hevc(
     assert body["urls"]["playback"] == body["urls"]["original"]  # the original is what plays
 
 
-def test_random_bytes_fail_with_a_reason_and_the_original_stays(
-    worker: RunningWorker, upload: Upload, services: Services, tmp_path: Path
-) -> None:
+def test_random_bytes_fail_with_a_reason_and_leave_no_bytes(
+    worker: RunningWorker, upload: Upload, media_api: FlaskClient, alice: ApiUser,
+    services: Services, tmp_path: Path,
+) -> None:  # fmt: skip
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(os.urandom(64 * 1024))
     media_id = upload(junk, "video/mp4")
     row = settled(services, media_id)
     assert row["status"] == "failed"
-    assert row["error"]
+    assert row["error"].startswith("not a photo, video or audio file in a format we accept")
     assert "Traceback" not in row["error"]
-    assert services.storage.exists(row["original_key"])
+    # Refused bytes are deleted; the row keeps the reason and no longer counts against a quota.
+    assert (row["upload_key"], row["original_key"]) == (None, None)
+    assert not services.storage.exists(f"uploads/{media_id}")
+    body = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
+    assert body["urls"] == {"original": None, "playback": None, "thumbnail": None}
+    retry = media_api.post(f"/api/media/{media_id}/retry", headers=alice.headers)
+    assert retry.status_code == 409
 
 
 def test_hevc_input_is_not_encoded_again(

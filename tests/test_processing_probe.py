@@ -74,12 +74,16 @@ def test_random_bytes_are_a_permanent_error_with_a_readable_reason(tmp_path: Pat
     junk.write_bytes(
         b"".join(hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(1600))
     )
-    readable = r"not a media file we can read \(.+\)"
-
+    readable = r"not a photo, video or audio file in a format we accept \(.+\)"
     with pytest.raises(PermanentProcessingError, match=readable) as caught:
         check_announced(probe_file(junk), 51_200, 51_200, "video/mp4")
-
     assert str(tmp_path) not in str(caught.value)  # the temp path means nothing to a user
+
+    # MP4's signature on junk: read by the MP4 demuxer alone, which says what it found.
+    junk.write_bytes(b"\x00\x00\x00\x18ftypisom" + junk.read_bytes()[12:])
+    with pytest.raises(PermanentProcessingError, match=r"not a valid MP4 file \(.+\)") as caught:
+        probe_file(junk)
+    assert str(tmp_path) not in str(caught.value)
     assert "@ 0x" not in str(caught.value)
 
 

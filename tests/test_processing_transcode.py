@@ -117,13 +117,12 @@ def test_policy_for_h264_and_for_images(tmp_path: Path) -> None:
 
 
 def test_transcode_args_are_the_house_settings_for_each_encoder(tmp_path: Path) -> None:
-    source = probe_file(make_video(tmp_path / "in.mp4", acodec="libopus"))
+    src = make_video(tmp_path / "in.mp4", acodec="libopus")
+    source = probe_file(src)
 
-    cpu = transcode_args(Path("in.mp4"), Path("out.mp4"), source)
+    cpu = transcode_args(src, Path("out.mp4"), source)
     nvenc_options = TranscodeOptions(encoder="hevc_nvenc", crf=30)
-    gpu = transcode_args(
-        Path("in.mp4"), Path("out.mp4"), source, nvenc_options, ffmpeg_bin="/opt/ff"
-    )
+    gpu = transcode_args(src, Path("out.mp4"), source, nvenc_options, ffmpeg_bin="/opt/ff")
 
     def pairs(args: list[str]) -> set[tuple[str, str]]:
         return set(itertools.pairwise(args))
@@ -136,6 +135,10 @@ def test_transcode_args_are_the_house_settings_for_each_encoder(tmp_path: Path) 
     assert cpu[0] == "ffmpeg"
     assert gpu[0] == "/opt/ff"
     assert "-filter_complex" not in cpu  # no scaling asked: no filter in the way
+    # The input is read by the MP4 demuxer over the file protocol and nothing else.
+    confined = {("-f", "mov"), ("-format_whitelist", "mov"), ("-protocol_whitelist", "file")}
+    assert confined <= pairs(cpu)
+    assert cpu[cpu.index("-i") + 1] == f"file:{src}"
 
 
 def test_a_truncated_upload_fails_permanently_and_leaves_no_output(tmp_path: Path) -> None:

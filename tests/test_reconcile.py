@@ -35,11 +35,13 @@ def test_old_unfinished_uploads_go_and_recent_or_arrived_ones_stay(
     multipart = function_client("presign", MULTIPART_THRESHOLD_BYTES=str(10 * MIB))
     body = {"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 12 * MIB}
     old_multipart = multipart.post("/api/uploads", json=body, headers=alice.headers).get_json()
-    httpx.put(old_multipart["parts"][0]["url"], content=b"x" * 1024)
+    first = old_multipart["parts"][0]
+    assert httpx.put(first["url"], content=b"x" * first["size"]).status_code == 200
     small = {"filename": "b.jpg", "content_type": "image/jpeg", "size_bytes": 3}
     old_single = presign.post("/api/uploads", json=small, headers=alice.headers).get_json()
     arrived = presign.post("/api/uploads", json=small, headers=alice.headers).get_json()
-    assert httpx.put(arrived["url"], content=b"abc").status_code == 200
+    put = httpx.put(arrived["url"], content=b"abc", headers=arrived["headers"])
+    assert put.status_code == 200
     recent = presign.post("/api/uploads", json=small, headers=alice.headers).get_json()
     for upload in (old_multipart, old_single, arrived):
         _age(services, upload["media_id"], hours=48)
@@ -53,7 +55,7 @@ def test_old_unfinished_uploads_go_and_recent_or_arrived_ones_stay(
     assert _exists(services, arrived["media_id"])
     assert arrived["media_id"] in result.arrived
     # The multipart upload itself was aborted: its part URLs no longer take bytes.
-    assert httpx.put(old_multipart["parts"][0]["url"], content=b"y").status_code == 404
+    assert httpx.put(first["url"], content=b"y" * first["size"]).status_code == 404
 
 
 def test_reconcile_command_runs(stack: Stack) -> None:

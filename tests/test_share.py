@@ -11,11 +11,16 @@ from flask.testing import FlaskClient
 from mediavault.services import Services
 from mediavault.tokens import hash_token
 from tests.api_fixtures import ApiUser
+from tests.conftest import Plant
 from tests.test_media import _insert
 
 
 def _shared(
-    collections_api: FlaskClient, user: ApiUser, services: Services, **options: Any
+    collections_api: FlaskClient,
+    user: ApiUser,
+    services: Services,
+    plant: Plant,
+    **options: Any,
 ) -> tuple[str, dict[str, Any], list[str]]:
     """A collection holding one ready video (real objects in MinIO) and a link to it."""
     collection = collections_api.post(
@@ -28,9 +33,7 @@ def _shared(
         "thumbnail_key": f"derived/{user.id}/{media_id}/thumb.jpg",
     }
     for column, key in keys.items():
-        assert (
-            httpx.put(services.storage.presign_put(key), content=column.encode()).status_code == 200
-        )
+        plant(key, column.encode())
     with services.pool.connection() as conn:
         conn.execute(
             "UPDATE media SET original_key = %(original_key)s, playback_key = %(playback_key)s,"
@@ -46,9 +49,13 @@ def _shared(
 
 
 def test_a_link_works_without_auth_and_its_urls_download(
-    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+    collections_api: FlaskClient,
+    share_api: FlaskClient,
+    alice: ApiUser,
+    services: Services,
+    plant: Plant,
 ) -> None:
-    _, share, [media_id] = _shared(collections_api, alice, services)
+    _, share, [media_id] = _shared(collections_api, alice, services, plant)
     assert share["url"].endswith(f"/s/{share['token']}")
     assert len(share["token"]) >= 43  # 256 bits of randomness, URL-safe
     response = share_api.get(f"/api/share/{share['token']}")
@@ -78,9 +85,13 @@ def test_a_link_works_without_auth_and_its_urls_download(
 
 
 def test_allow_download_gives_the_original(
-    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+    collections_api: FlaskClient,
+    share_api: FlaskClient,
+    alice: ApiUser,
+    services: Services,
+    plant: Plant,
 ) -> None:
-    _, share, _ = _shared(collections_api, alice, services, allow_download=True)
+    _, share, _ = _shared(collections_api, alice, services, plant, allow_download=True)
     [item] = share_api.get(f"/api/share/{share['token']}").get_json()["items"]
     download = httpx.get(item["urls"]["original"])
     assert download.content == b"original_key"
@@ -88,10 +99,14 @@ def test_allow_download_gives_the_original(
 
 
 def test_revoked_expired_and_unknown_links_look_the_same(
-    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+    collections_api: FlaskClient,
+    share_api: FlaskClient,
+    alice: ApiUser,
+    services: Services,
+    plant: Plant,
 ) -> None:
-    collection, share, _ = _shared(collections_api, alice, services)
-    _, expiring, _ = _shared(collections_api, alice, services, expires_in_seconds=3600)
+    collection, share, _ = _shared(collections_api, alice, services, plant)
+    _, expiring, _ = _shared(collections_api, alice, services, plant, expires_in_seconds=3600)
     assert share_api.get(f"/api/share/{expiring['token']}").status_code == 200
     revoke = collections_api.delete(
         f"/api/collections/{collection}/shares/{share['id']}", headers=alice.headers
@@ -126,9 +141,13 @@ def test_revoked_expired_and_unknown_links_look_the_same(
 
 
 def test_password_flow_and_rate_limit(
-    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+    collections_api: FlaskClient,
+    share_api: FlaskClient,
+    alice: ApiUser,
+    services: Services,
+    plant: Plant,
 ) -> None:
-    _, share, _ = _shared(collections_api, alice, services, password="open sesame")
+    _, share, _ = _shared(collections_api, alice, services, plant, password="open sesame")
     with services.pool.connection() as conn:
         stored = conn.execute(
             "SELECT password_hash FROM share_links WHERE id = %s", (share["id"],)
@@ -178,9 +197,13 @@ def test_share_options_are_validated(collections_api: FlaskClient, alice: ApiUse
 
 
 def test_the_page_is_html_with_strict_headers(
-    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+    collections_api: FlaskClient,
+    share_api: FlaskClient,
+    alice: ApiUser,
+    services: Services,
+    plant: Plant,
 ) -> None:
-    _, share, _ = _shared(collections_api, alice, services)
+    _, share, _ = _shared(collections_api, alice, services, plant)
     page = share_api.get(f"/s/{share['token']}")
     assert page.status_code == 200
     assert page.mimetype == "text/html"
@@ -198,9 +221,13 @@ def test_the_page_is_html_with_strict_headers(
 
 
 def test_the_page_password_form(
-    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services
+    collections_api: FlaskClient,
+    share_api: FlaskClient,
+    alice: ApiUser,
+    services: Services,
+    plant: Plant,
 ) -> None:
-    _, share, _ = _shared(collections_api, alice, services, password="pw")
+    _, share, _ = _shared(collections_api, alice, services, plant, password="pw")
     form = share_api.get(f"/s/{share['token']}")
     assert form.status_code == 401
     assert "type=password" in form.get_data(as_text=True)

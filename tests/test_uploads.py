@@ -25,9 +25,9 @@ def _error(response: Any, status: int) -> str:
 
 def _key(services: Services, media_id: str) -> str:
     with services.pool.connection() as conn:
-        row = conn.execute("SELECT original_key FROM media WHERE id = %s", (media_id,)).fetchone()
+        row = conn.execute("SELECT upload_key FROM media WHERE id = %s", (media_id,)).fetchone()
     assert row is not None
-    return str(row["original_key"])
+    return str(row["upload_key"])
 
 
 def test_single_put_upload(presign: FlaskClient, alice: ApiUser, services: Services) -> None:
@@ -51,7 +51,7 @@ def test_single_put_upload(presign: FlaskClient, alice: ApiUser, services: Servi
     assert put.status_code == 200, put.text
 
     key = _key(services, body["media_id"])
-    assert key == f"originals/{alice.id}/{body['media_id']}.mp4"
+    assert key == f"uploads/{body['media_id']}"  # a staging key: nothing serves it
     stored = services.storage.client.get_object(services.storage.bucket, key)
     try:
         assert stored.read() == payload
@@ -74,11 +74,13 @@ def test_multipart_upload_just_above_the_threshold(
     assert response.status_code == 201
     body = response.get_json()
     assert body["part_size"] == 5 * MIB
-    assert [p["part_number"] for p in body["parts"]] == [1, 2, 3]
+    assert [(p["part_number"], p["size"]) for p in body["parts"]] == [
+        (1, 5 * MIB), (2, 5 * MIB), (3, 1000)
+    ]  # fmt: skip
     etags = []
     for part in body["parts"]:
         start = (part["part_number"] - 1) * body["part_size"]
-        put = httpx.put(part["url"], content=payload[start : start + body["part_size"]])
+        put = httpx.put(part["url"], content=payload[start : start + part["size"]])
         assert put.status_code == 200, put.text
         etags.append({"part_number": part["part_number"], "etag": put.headers["ETag"]})
 
@@ -115,7 +117,8 @@ def test_abort_removes_the_upload_and_its_row(
     presign = function_client("presign", MULTIPART_THRESHOLD_BYTES=str(10 * MIB))
     body = _start_multipart(presign, alice)
     assert "upload_id" in body
-    httpx.put(body["parts"][0]["url"], content=b"x" * 1024)
+    first = body["parts"][0]
+    assert httpx.put(first["url"], content=b"x" * first["size"]).status_code == 200
     aborted = presign.delete(f"/api/uploads/{body['media_id']}", headers=alice.headers)
     assert aborted.status_code == 204
     with services.pool.connection() as conn:
@@ -130,7 +133,7 @@ def test_abort_removes_the_upload_and_its_row(
     )
     assert _error(late, 404) == "not_found"
     # The parts are gone too: uploading another part to the aborted upload fails.
-    assert httpx.put(body["parts"][0]["url"], content=b"y").status_code == 404
+    assert httpx.put(first["url"], content=b"y" * first["size"]).status_code == 404
 
 
 def test_completing_with_a_wrong_etag_is_400(
@@ -138,7 +141,7 @@ def test_completing_with_a_wrong_etag_is_400(
 ) -> None:
     presign = function_client("presign", MULTIPART_THRESHOLD_BYTES=str(10 * MIB))
     body = _start_multipart(presign, alice)
-    parts = [{"part_number": 1, "etag": '"0123456789abcdef0123456789abcdef"'}]
+    parts = [{"part_number": n, "etag": '"0123456789abcdef0123456789abcdef"'} for n in (1, 2)]
     response = presign.post(
         f"/api/uploads/{body['media_id']}/complete", json={"parts": parts}, headers=alice.headers
     )
@@ -150,6 +153,20 @@ def test_completing_with_a_wrong_etag_is_400(
     [
         (
             {"filename": "a.html", "content_type": "text/html", "size_bytes": 10},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            {"filename": "a.svg", "content_type": "image/svg+xml", "size_bytes": 10},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            {
+                "filename": "a.m3u8",
+                "content_type": "application/vnd.apple.mpegurl",
+                "size_bytes": 10,
+            },
             415,
             "unsupported_media_type",
         ),
@@ -265,7 +282,7 @@ def test_complete_confirms_a_single_put(presign: FlaskClient, alice: ApiUser) ->
     started = presign.post("/api/uploads", json=body, headers=alice.headers).get_json()
     early = presign.post(f"/api/uploads/{started['media_id']}/complete", headers=alice.headers)
     assert _error(early, 409) == "upload_incomplete"
-    assert httpx.put(started["url"], content=b"abc").status_code == 200
+    assert httpx.put(started["url"], content=b"abc", headers=started["headers"]).status_code == 200
     done = presign.post(f"/api/uploads/{started['media_id']}/complete", headers=alice.headers)
     assert done.status_code == 200
     assert done.get_json()["id"] == started["media_id"]

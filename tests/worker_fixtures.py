@@ -50,7 +50,7 @@ class RunningWorker:
 @pytest.fixture(scope="session")
 def worker(stack: Stack) -> Iterator[RunningWorker]:
     port = free_port()
-    env = {**stack.env, **WORKER_ENV, "WORKER_PORT": str(port)}
+    env = {**stack.env, **stack.layout.worker_env(), **WORKER_ENV, "WORKER_PORT": str(port)}
     spec = ServiceSpec(
         "worker",
         (str(stack.binaries.python_bin / "mediavault"), "worker"),

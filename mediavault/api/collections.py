@@ -35,13 +35,15 @@ def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
 
 
 def _summary(row: dict[str, Any], storage: Storage) -> dict[str, Any]:
+    from mediavault.downloads import derived_url
+
     expiry = storage.settings.download_expiry_seconds
     return {
         "id": str(row["id"]),
         "title": row["title"],
         "description": row["description"],
         "item_count": row["item_count"],
-        "cover": storage.presign_get(row["cover_key"], expiry) if row["cover_key"] else None,
+        "cover": derived_url(storage, row["cover_key"], expiry),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }

@@ -96,10 +96,13 @@ def retry_media(ctx: RequestContext, media_id: object) -> Response:
         media.get_media(conn, user.id, str(media_id))  # 404 unless it is yours
         reset = jobs.reset_for_retry(conn, user.id, str(media_id))
         if reset is None:
-            raise Conflict("only failed media can be retried", code="not_failed")
+            raise Conflict(
+                "only failed media whose file was kept can be retried; upload refused files again",
+                code="not_retryable",
+            )
     # Published after the commit, or the worker could read the event before the reset. Should
     # nsqd be down now, the item waits as `pending` and `mediavault reconcile` re-enqueues it.
-    message = object_created_message(storage.bucket, reset["original_key"], reset["size_bytes"])
+    message = object_created_message(storage.bucket, reset["source_key"], reset["size_bytes"])
     try:
         publish(ctx.settings.queue, message)
     except MediaVaultError as error:

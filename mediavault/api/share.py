@@ -90,6 +90,7 @@ class ShareApi:
 
     def _view(self, ctx: RequestContext, share: dict[str, Any], form: str) -> dict[str, Any]:
         from mediavault import shares
+        from mediavault.downloads import derived_url, original_url
 
         storage = ctx.services.storage
         expiry = storage.settings.download_expiry_seconds
@@ -98,24 +99,18 @@ class ShareApi:
             shares.count_view(conn, str(share["id"]))
         self.metrics.views.labels(form).inc()
 
-        def url(key: str | None) -> str | None:
-            return storage.presign_get(key, expiry) if key else None
-
         items = []
         for row in rows:
             shown = row["preview_key"] if row["kind"] == "image" else row["playback_key"]
+            original = original_url(storage, row, expiry)
             urls: dict[str, str | None] = {
-                "thumbnail": url(row["thumbnail_key"]),
-                "playback": url(shown or row["original_key"]),
-                "original": None,
+                "thumbnail": derived_url(storage, row["thumbnail_key"], expiry),
+                "playback": derived_url(storage, shown, expiry) if shown else original,
+                "original": original if share["allow_download"] else None,
             }
             if form == "page" and row["kind"] == "video" and row["playback_key"]:
                 # The page's <video> falls back to the original where HEVC cannot play.
-                urls["fallback"] = url(row["original_key"])
-            if share["allow_download"]:
-                urls["original"] = storage.presign_get(
-                    row["original_key"], expiry, download_name=row["filename"]
-                )
+                urls["fallback"] = original
             items.append({
                 "id": str(row["id"]), "title": row["title"], "kind": row["kind"],
                 "width": row["width"], "height": row["height"],

@@ -48,13 +48,13 @@ def complete_upload(ctx: RequestContext, media_id: object) -> Response:
     user = ctx.user()
     storage = ctx.services.storage
     body = ctx.json_body() if ctx.request.get_data(cache=True).strip() else None
-    waiting = complete(ctx.services.pool, storage, user.id, str(media_id), body)
+    waiting = complete(ctx.settings, ctx.services.pool, storage, user.id, str(media_id), body=body)
     with ctx.services.pool.connection() as conn:
         row = get_media(conn, user.id, str(media_id))
     if waiting:
         # MinIO's own event follows within seconds and is then a harmless duplicate: the worker
         # claims an upload once. If nsqd is unreachable now, that event is the fallback.
-        message = object_created_message(storage.bucket, row["original_key"], row["size_bytes"])
+        message = object_created_message(storage.bucket, row["upload_key"], row["size_bytes"])
         try:
             publish(ctx.settings.queue, message)
         except MediaVaultError as error:

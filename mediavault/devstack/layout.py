@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mediavault.config import Settings
+from mediavault.config import ProvisionSettings, Settings
 from mediavault.errors import ConfigError
 from mediavault.routes import FUNCTIONS
 
@@ -61,6 +61,7 @@ class StackLayout:
     data_dir: Path
     tools_dir: Path
     settings: Settings
+    provision: ProvisionSettings
     functions_base_port: int
     lookupd_tcp_port: int
     minio_console_port: int
@@ -74,6 +75,7 @@ class StackLayout:
             data_dir=Path(env.get("MEDIAVAULT_DEV_DIR") or PROJECT_ROOT / ".dev").resolve(),
             tools_dir=default_tools_dir(env),
             settings=settings,
+            provision=ProvisionSettings.from_env(env),
             functions_base_port=_port(env, "MEDIAVAULT_DEV_FUNCTIONS_PORT", 18081),
             lookupd_tcp_port=_port(env, "MEDIAVAULT_DEV_LOOKUPD_TCP_PORT", 14160),
             minio_console_port=_port(env, "MEDIAVAULT_DEV_MINIO_CONSOLE_PORT", 19001),
@@ -85,6 +87,13 @@ class StackLayout:
         parts = urlsplit(self.settings.api_base_url)
         default = 443 if parts.scheme == "https" else 80
         return parts.hostname or "127.0.0.1", parts.port or default
+
+    def worker_env(self) -> dict[str, str]:
+        """The worker's own storage account (the functions' is every process's default)."""
+        return {
+            "S3_ACCESS_KEY": self.provision.worker.access_key,
+            "S3_SECRET_KEY": self.provision.worker.secret_key,
+        }
 
     def function_port(self, name: str) -> int:
         """Each function's own port, in route-table order."""

@@ -59,7 +59,7 @@ def _initialise_then_announce(
         ensure_database(layout)
         for spec in infra:
             wait_ready(spec)
-        report = initialize(layout.settings)
+        report = initialize(layout.settings, layout.provision)
         logger.info(
             "initialised: %d migrations applied, bucket %s",
             len(report.migrations_applied),

@@ -171,8 +171,8 @@ def infrastructure(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]
             ),
             ready_url=f"http://{minio_host}:{minio_port}/minio/health/live",
             env={
-                "MINIO_ROOT_USER": settings.storage.access_key,
-                "MINIO_ROOT_PASSWORD": settings.storage.secret_key,
+                "MINIO_ROOT_USER": layout.provision.root.access_key,
+                "MINIO_ROOT_PASSWORD": layout.provision.root.secret_key,
                 "MINIO_UPDATE": "off",
                 "MINIO_NOTIFY_NSQ_ENABLE": "on",
                 "MINIO_NOTIFY_NSQ_NSQD_ADDRESS": settings.queue.nsqd_tcp_address,
@@ -208,6 +208,7 @@ def worker_spec(layout: StackLayout, binaries: Binaries) -> ServiceSpec:
         "worker",
         (str(binaries.python_bin / "mediavault"), "worker"),
         ready_url=f"http://{processing.host}:{processing.port}/healthz",
+        env=layout.worker_env(),
     )
 
 

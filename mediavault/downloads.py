@@ -1,0 +1,39 @@
+"""Download URLs for a media's objects, each served with a safe type whatever storage holds."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from mediavault.mediatypes import announced_format
+
+if TYPE_CHECKING:
+    from mediavault.storage import Storage
+
+# Derived objects are written by the worker: their type follows from their name.
+_DERIVED_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".png": "image/png",
+    ".mp4": "video/mp4",
+}
+OPAQUE = "application/octet-stream"
+
+
+def derived_url(storage: Storage, key: str | None, expires_seconds: int) -> str | None:
+    """A URL for a derived object (thumbnail, preview, playback file), or None without one."""
+    if not key:
+        return None
+    content_type = _DERIVED_TYPES.get(PurePosixPath(key).suffix.lower(), OPAQUE)
+    return storage.presign_get(key, content_type, expires_seconds)
+
+
+def original_url(storage: Storage, row: dict[str, Any], expires_seconds: int) -> str | None:
+    """A URL for the checked original, as an attachment; None until it has passed the checks."""
+    if row["status"] != "ready" or not row.get("original_key"):
+        return None
+    content_type = row["content_type"] if announced_format(row["content_type"]) else OPAQUE
+    return storage.presign_get(
+        row["original_key"], content_type, expires_seconds, download_name=row["filename"]
+    )
