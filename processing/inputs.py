@@ -10,6 +10,7 @@ decoders refuse pictures beyond the pixel cap (`-max_pixels`).
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,11 @@ class MediaInput:
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 with Image.open(self.path) as picture:
                     width, height = picture.size
-        except Image.DecompressionBombError:
-            raise too_many_pixels(None, self.max_pixels) from None  # beyond Pillow's own cap
+        except Image.DecompressionBombError as error:
+            # Beyond Pillow's own cap, which names only the pixel count.
+            found = re.search(r"\((\d+) pixels\)", str(error))
+            pixels = int(found.group(1)) if found else None
+            raise too_many_pixels(None, self.max_pixels, pixels) from None
         except (OSError, ValueError, SyntaxError) as error:
             raise PermanentProcessingError(
                 f"not a valid {self.format.name.upper()} image ({error})"
@@ -90,12 +94,16 @@ def as_input(source: MediaInput | Path) -> MediaInput:
     return source if isinstance(source, MediaInput) else MediaInput.open(source)
 
 
-def too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> PermanentProcessingError:
+def too_many_pixels(
+    size: tuple[int, int] | None, max_pixels: int, pixels: int | None = None
+) -> PermanentProcessingError:
     """The refusal of a picture larger than the cap."""
     cap = f"at most {max_pixels / 1e6:g} megapixels are accepted"
-    if size is None:
-        return PermanentProcessingError(f"the picture is too large to decode; {cap}")
-    width, height = size
-    return PermanentProcessingError(
-        f"the picture is {width}x{height} ({width * height / 1e6:g} megapixels); {cap}"
-    )
+    if size is not None:
+        width, height = size
+        return PermanentProcessingError(
+            f"the picture is {width}x{height} ({width * height / 1e6:g} megapixels); {cap}"
+        )
+    if pixels is not None:
+        return PermanentProcessingError(f"the picture has {pixels / 1e6:g} megapixels; {cap}")
+    return PermanentProcessingError(f"the picture is too large to decode; {cap}")

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from mediavault.config import DEV_SESSION_SECRET, Settings
+from mediavault.config import DEV_SESSION_SECRET, ProvisionSettings, Settings
 from mediavault.errors import ConfigError
 
 PRODUCTION = {
     "MEDIAVAULT_ENV": "production",
     "POSTGRES_HOST": "db.internal",
     "POSTGRES_PASSWORD": "pg-secret",
-    "MINIO_ROOT_USER": "mediavault",
-    "MINIO_ROOT_PASSWORD": "minio-secret",
+    "S3_ACCESS_KEY": "mediavault-functions",
+    "S3_SECRET_KEY": "functions-secret",
     "S3_ENDPOINT": "minio.internal:9000",
     "S3_PUBLIC_URL": "https://s3.example.org",
     "NSQD_TCP_ADDRESS": "nsqd.internal:4150",
@@ -53,6 +53,23 @@ def test_production_has_no_default_for_secrets_and_endpoints(variable: str) -> N
         Settings.from_env(env)
     assert caught.value.variable == variable
     assert variable in str(caught.value)
+
+
+def test_only_init_reads_minios_root_account_and_production_gives_it_no_default() -> None:
+    accounts = {
+        "MINIO_ROOT_USER": "root", "MINIO_ROOT_PASSWORD": "root-secret",
+        "S3_FUNCTIONS_ACCESS_KEY": "fn", "S3_FUNCTIONS_SECRET_KEY": "fn-secret",
+        "S3_WORKER_ACCESS_KEY": "wk", "S3_WORKER_SECRET_KEY": "wk-secret",
+    }  # fmt: skip
+    provision = ProvisionSettings.from_env({"MEDIAVAULT_ENV": "production", **accounts})
+    assert (provision.root.access_key, provision.worker.secret_key) == ("root", "wk-secret")
+    for variable in accounts:
+        env = {"MEDIAVAULT_ENV": "production", **accounts}
+        del env[variable]
+        with pytest.raises(ConfigError, match=variable):
+            ProvisionSettings.from_env(env)
+    # Runtime settings never ask for the root account.
+    assert Settings.from_env(PRODUCTION).storage.access_key == "mediavault-functions"
 
 
 def test_production_refuses_the_development_session_secret() -> None:
