@@ -170,6 +170,7 @@ class Settings:
     log_level: str
     api_base_url: str
     frontend_url: str
+    max_json_bytes: int
     database: DatabaseSettings
     storage: StorageSettings
     queue: QueueSettings
@@ -196,6 +197,8 @@ class Settings:
             ),
             api_base_url=env.url("API_BASE_URL", "http://127.0.0.1:8080", required=True),
             frontend_url=env.url("FRONTEND_URL", "http://127.0.0.1:8080", required=True),
+            # A multipart `complete` of 10,000 parts is the largest body the API takes (~700 KB).
+            max_json_bytes=env.integer("MAX_JSON_BYTES", 1024 * 1024, minimum=1024),
             database=DatabaseSettings(
                 host=env.text("POSTGRES_HOST", "127.0.0.1", required=True),
                 port=env.integer("POSTGRES_PORT", 15432, minimum=1, maximum=65535),

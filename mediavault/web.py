@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import MethodNotAllowed as RoutingMethodNotAllowed
 from werkzeug.exceptions import NotFound as RoutingNotFound
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -23,6 +24,7 @@ from mediavault.errors import (
     HTTPError,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
     ServiceUnavailable,
 )
 from mediavault.logs import correlation_id
@@ -65,10 +67,18 @@ class RequestContext:
             self.request.cookies.get(cookie_name),
         )
 
+    def body_bytes(self) -> bytes:
+        """The request body, read only up to MAX_JSON_BYTES (PayloadTooLarge beyond)."""
+        try:
+            return self.request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            limit = self.settings.max_json_bytes
+            raise PayloadTooLarge(f"request bodies may be at most {limit} bytes") from None
+
     def json_body(self) -> dict[str, Any]:
         """The request's JSON object, or BadRequest."""
         try:
-            body = json.loads(self.request.get_data(cache=True) or b"null")
+            body = json.loads(self.body_bytes() or b"null")
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("request body is not valid JSON") from None
         if not isinstance(body, dict):
@@ -214,7 +224,14 @@ class FunctionApp:
     def _dispatch(self, request: Request, request_id: str) -> tuple[str, Response]:
         """The matched route pattern and the handler's response (errors become JSON)."""
         route = "unmatched"
+        # Bodies are read through a stream that stops at the limit: a huge body is refused
+        # without ever being held in memory, whatever its Content-Length says.
+        request.max_content_length = self.settings.max_json_bytes
         try:
+            if (request.content_length or 0) > self.settings.max_json_bytes:
+                raise PayloadTooLarge(
+                    f"request bodies may be at most {self.settings.max_json_bytes} bytes"
+                )
             adapter = self._url_map.bind_to_environ(request.environ)
             index, arguments = adapter.match()
             endpoint = self._endpoints[index]
@@ -228,7 +245,11 @@ class FunctionApp:
             response.headers["Allow"] = ", ".join(error.valid_methods or ())
             return route, response
         except HTTPError as error:
-            return route, error_response(error)
+            return route, _unread_body_safe(error_response(error))
+        except RequestEntityTooLarge:  # a form read past the limit
+            limit = self.settings.max_json_bytes
+            too_large = PayloadTooLarge(f"request bodies may be at most {limit} bytes")
+            return route, _unread_body_safe(error_response(too_large))
         except Exception:
             logger.exception("unhandled error", extra={"function": self.name, "route": route})
             body = {"error": {"code": "internal", "message": "internal error"}}
@@ -267,6 +288,20 @@ class FunctionApp:
     def _metrics(self, context: RequestContext) -> Response:
         body, content_type = self.metrics.exposition()
         return Response(body, status=200, content_type=content_type)
+
+
+def _unread_body_safe(response: Response) -> Response:
+    """A refusal that leaves the rest of an oversized body unread.
+
+    functions-framework drains every request body before a buffered response is sent; a
+    streamed response skips that, and closing the connection spares the server reading it too.
+    """
+    if response.status_code != 413:
+        return response
+    body = response.get_data()
+    streamed = Response(iter([body]), status=413, headers=response.headers)
+    streamed.headers["Connection"] = "close"
+    return streamed
 
 
 def _request_id(header: str | None) -> str:

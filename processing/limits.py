@@ -41,7 +41,8 @@ class Sandbox:
         if self.memory_bytes is not None:
             limits.append(f"--as={self.memory_bytes}")
         if self.cpu_seconds is not None:
-            limits.append(f"--cpu={self.cpu_seconds}")
+            # The soft limit sends SIGXCPU, which ffmpeg handles by stopping; the hard one kills.
+            limits.append(f"--cpu={self.cpu_seconds}:{self.cpu_seconds + 10}")
         if limits:
             words += ["prlimit", *limits, "--"]
         if self.niceness:

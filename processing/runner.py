@@ -42,7 +42,7 @@ _TRANSIENT_MARKERS = (
     "cuda_error",
 )
 _MEMORY_MARKERS = ("cannot allocate memory", "out of memory", "malloc of size",
-                   "memory allocation failure")  # fmt: skip
+                   "memory allocation failure", "failed to map segment")  # fmt: skip
 _STDERR_TAIL_BYTES = 4096
 
 
@@ -146,7 +146,7 @@ def run_ffmpeg(
         except OSError as exc:
             raise TransientProcessingError(f"cannot run {args[0]}: {exc}") from exc
         try:
-            _pump(proc, state, start + timeout, on_heartbeat, heartbeat_interval)
+            cpu_seconds = _pump(proc, state, start + timeout, on_heartbeat, heartbeat_interval)
         except _DeadlinePassed:
             _kill_group(proc)
             log.warning("%s killed after %.1f s (pid %d)", what, timeout, proc.pid)
@@ -159,6 +159,8 @@ def run_ffmpeg(
             _kill_group(proc)
         tail = _tail(errfile)
     wall = time.monotonic() - start
+    if limits.cpu_seconds is not None and cpu_seconds >= limits.cpu_seconds:
+        raise PermanentProcessingError(f"{what} used more CPU time than this file is allowed")
     if proc.returncode != 0:
         raise _failure(what, proc.returncode, tail, limits)
     state.finish()
@@ -172,8 +174,11 @@ def _pump(
     deadline: float,
     on_heartbeat: HeartbeatCallback | None,
     interval: float,
-) -> None:
-    """Feed progress until ffmpeg exits, beating the heart on time even when it is silent."""
+) -> float:
+    """Feed progress until ffmpeg exits, beating the heart on time even when it is silent.
+
+    Returns the CPU seconds ffmpeg used.
+    """
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     last_beat = time.monotonic()
@@ -194,10 +199,23 @@ def _pump(
                 last_beat = now
                 if on_heartbeat is not None:
                     on_heartbeat()
-    try:
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        raise _DeadlinePassed from None
+    return _reap(proc, deadline)
+
+
+def _reap(proc: subprocess.Popen[bytes], deadline: float) -> float:
+    """Wait for ffmpeg's exit and return the CPU seconds it used (from wait4's rusage).
+
+    ffmpeg catches SIGXCPU and exits like after Ctrl-C, so the CPU time it used is the only
+    sure sign that it reached its CPU limit.
+    """
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return float(usage.ru_utime + usage.ru_stime)
+        if time.monotonic() >= deadline:
+            raise _DeadlinePassed
+        time.sleep(0.02)
 
 
 # A worker killed mid-encode (SIGKILL, OOM) must not leave its ffmpeg running on: the kernel
@@ -227,8 +245,6 @@ def _tail(errfile: IO[bytes]) -> str:
 def _failure(what: str, returncode: int, tail: str, sandbox: Sandbox) -> Exception:
     """Turn a failed exit into a permanent or transient error with a readable reason."""
     detail = readable_error(tail) or f"exit status {returncode}"
-    if returncode == -signal.SIGXCPU:
-        return PermanentProcessingError(f"{what} used more CPU time than this file is allowed")
     lowered = tail.lower()
     if sandbox.memory_bytes is not None and any(m in lowered for m in _MEMORY_MARKERS):
         # Under an address-space limit, running out of memory is the file's doing, every time.

@@ -19,11 +19,13 @@ def test_a_worker_killed_mid_encode_does_not_lose_the_upload(
     clip = h264_clip(tmp_path / "long.mp4", seconds=10.0, size="1280x720")
     media_id = upload(clip, "video/mp4")
     poll(lambda: (status_of(services, media_id)["progress"] or 0) > 0.05, "the encode to start", 60)
-    worker.kill()
+    dead = worker.kill()
     try:
         assert status_of(services, media_id)["status"] == "processing"
+        assert list(worker.scratch_dir.glob(f"job-{dead}-*"))  # SIGKILL left its files behind
     finally:
         worker.start()
+    assert not list(worker.scratch_dir.glob(f"job-{dead}-*"))  # the new worker cleared them
     row = settled(services, media_id, deadline=120)
     assert row["status"] == "ready", row["error"]
     assert row["attempts"] == 2  # the dead worker's attempt, then the one that finished

@@ -35,12 +35,14 @@ class RunningWorker:
     spec: ServiceSpec
     processes: ProcessGroup
     port: int
+    scratch_dir: Path
 
-    def kill(self) -> None:
-        """SIGKILL, as an OOM kill or a node loss would."""
+    def kill(self) -> int:
+        """SIGKILL, as an OOM kill or a node loss would; the pid it had."""
         running = self.processes.running.pop(self.spec.name)
         running.process.kill()
         running.process.wait(10)
+        return running.process.pid
 
     def start(self) -> None:
         """Start (again) and wait until /healthz answers."""
@@ -50,14 +52,16 @@ class RunningWorker:
 @pytest.fixture(scope="session")
 def worker(stack: Stack) -> Iterator[RunningWorker]:
     port = free_port()
-    env = {**stack.env, **stack.layout.worker_env(), **WORKER_ENV, "WORKER_PORT": str(port)}
+    scratch = stack.layout.data_dir / "scratch"
+    env = {**stack.env, **stack.layout.worker_env(), **WORKER_ENV, "WORKER_PORT": str(port),
+           "PROCESSING_SCRATCH_DIR": str(scratch)}  # fmt: skip
     spec = ServiceSpec(
         "worker",
         (str(stack.binaries.python_bin / "mediavault"), "worker"),
         ready_url=f"http://127.0.0.1:{port}/healthz",
     )
     processes = ProcessGroup(stack.layout.data_dir, env)
-    running = RunningWorker(spec, processes, port)
+    running = RunningWorker(spec, processes, port, scratch)
     running.start()
     try:
         yield running

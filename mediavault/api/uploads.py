@@ -47,7 +47,7 @@ def complete_upload(ctx: RequestContext, media_id: object) -> Response:
 
     user = ctx.user()
     storage = ctx.services.storage
-    body = ctx.json_body() if ctx.request.get_data(cache=True).strip() else None
+    body = ctx.json_body() if ctx.body_bytes().strip() else None
     waiting = complete(ctx.settings, ctx.services.pool, storage, user.id, str(media_id), body=body)
     with ctx.services.pool.connection() as conn:
         row = get_media(conn, user.id, str(media_id))
