@@ -97,6 +97,7 @@ class Site:
     storage_url: str
     _cache: dict[str, StaticFile | None] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _built_at: int = field(default=0, repr=False)
 
     @classmethod
     def load(cls, root: Path, storage_url: str) -> Site:
@@ -110,15 +111,23 @@ class Site:
 
     def index(self) -> StaticFile:
         """index.html: the page of every client-side route."""
+        try:
+            built_at = (self.root / INDEX).stat().st_mtime_ns
+        except OSError:
+            built_at = -1
+        with self._lock:
+            if built_at != self._built_at:
+                # A rebuild (`npm run watch` beside `make dev`): forget the files of the old one.
+                self._cache.clear()
+                self._built_at = built_at
         found = self.file(INDEX)
         if found is None:
             raise BuildMissing(f"{self.root / INDEX} disappeared")
         return found
 
-    @property
-    def csp(self) -> str:
-        """The page's Content-Security-Policy."""
-        return content_security_policy(inline_script_hashes(self.index().body), self.storage_url)
+    def csp_for(self, index: StaticFile) -> str:
+        """The Content-Security-Policy of a build's page."""
+        return content_security_policy(inline_script_hashes(index.body), self.storage_url)
 
     def file(self, relative: str) -> StaticFile | None:
         """The file at a URL path relative to the root; None when there is none."""

@@ -41,7 +41,6 @@ class WebApp:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.metrics = HttpMetrics(self.name)
-        self.page_headers = page_headers(site.csp)
 
     def __call__(self, request: Request) -> Response:
         """Answer one request; errors are JSON, never a traceback."""
@@ -87,7 +86,9 @@ class WebApp:
                 if is_asset_path(relative):
                     raise NotFound(f"no file {path}")
             # Every other path is a client-side route of the app: the page decides.
-            return "/<page>", self._send(request, self.site.index(), self.page_headers)
+            index = self.site.index()
+            headers = page_headers(self.site.csp_for(index))
+            return "/<page>", self._send(request, index, headers)
         except HTTPError as error:
             response = error_response(error)
             if isinstance(error, MethodNotAllowed):
