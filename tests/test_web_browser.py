@@ -84,7 +84,8 @@ def test_sign_in_upload_play_tag_collect_share_and_revoke(
     items = page.locator(".uploads li")
     poll(lambda: items.count() == 3, "three uploads listed", 10)
     page.wait_for_function(
-        "[...document.querySelectorAll('.uploads li')].every(li => li.dataset.state === 'done')",
+        "() => [...document.querySelectorAll('.uploads li')]"
+        ".every(li => li.dataset.state === 'done')",
         timeout=60_000,
     )
     assert page.get_by_test_id("upload-total").inner_text().startswith("100%")
@@ -120,7 +121,8 @@ def test_sign_in_upload_play_tag_collect_share_and_revoke(
     video = page.locator("dialog video")
     video.wait_for()
     page.wait_for_function(
-        "(v => v.readyState >= 2 && v.videoWidth > 0)(document.querySelector('dialog video'))",
+        "() => (v => v.readyState >= 2 && v.videoWidth > 0)"
+        "(document.querySelector('dialog video'))",
         timeout=20_000,
     )
     playing = page.evaluate(
@@ -138,7 +140,7 @@ def test_sign_in_upload_play_tag_collect_share_and_revoke(
     )
     assert playing["width"] == 320
     page.wait_for_function(
-        f"document.querySelector('dialog video').getVideoPlaybackQuality().totalVideoFrames"
+        f"() => document.querySelector('dialog video').getVideoPlaybackQuality().totalVideoFrames"
         f" > {playing['frames']} + 5",
         timeout=20_000,
     )
@@ -214,7 +216,8 @@ def test_a_cancelled_upload_leaves_no_row_and_no_bytes(
     big.write_bytes(os.urandom(11 * MIB))
     page.locator("input[type=file]:not([webkitdirectory])").set_input_files(str(big))
     page.wait_for_function(
-        "(li => li && li.dataset.state === 'uploading' && li.querySelector('progress').value > 0)"
+        "() => (li => li && li.dataset.state === 'uploading'"
+        " && li.querySelector('progress').value > 0)"
         "(document.querySelector('.uploads li'))",
         timeout=30_000,
     )
