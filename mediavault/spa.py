@@ -21,6 +21,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # Everything else (index.html, favicon, version.json) is revalidated on each use.
 REVALIDATE = "no-cache"
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL)
+# A style attribute inside a compiled component template (SvelteKit's route announcer has one).
+_STYLE_ATTRIBUTE = re.compile(rb'style="([^"<>]*)"')
 _COMPRESSIBLE = (".html", ".js", ".css", ".svg", ".json", ".txt", ".map", ".webmanifest")
 _MIN_GZIP_BYTES = 1024
 
@@ -46,21 +48,35 @@ def _etag(body: bytes) -> str:
 
 def inline_script_hashes(html: bytes) -> tuple[str, ...]:
     """CSP sources (`'sha256-…'`) for each inline script: SvelteKit's bootstrap is one."""
-    return tuple(
-        "'sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() + "'"
-        for body in _INLINE_SCRIPT.findall(html)
-    )
+    return tuple(_sha256_source(body) for body in _INLINE_SCRIPT.findall(html))
 
 
-def content_security_policy(script_hashes: tuple[str, ...], storage_url: str) -> str:
+def _sha256_source(body: bytes) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() + "'"
+
+
+def static_style_hashes(root: Path) -> tuple[str, ...]:
+    """Hashes of the fixed style attributes in the build's own scripts (never user input)."""
+    found: set[str] = set()
+    for script in sorted((root / IMMUTABLE_PREFIX).rglob("*.js")):
+        found.update(_sha256_source(m) for m in _STYLE_ATTRIBUTE.findall(script.read_bytes()))
+    return tuple(sorted(found))
+
+
+def content_security_policy(
+    script_hashes: tuple[str, ...], storage_url: str, style_hashes: tuple[str, ...] = ()
+) -> str:
     """Scripts only from this origin (plus the hashed bootstrap); media and uploads only storage."""
     storage = "{0.scheme}://{0.netloc}".format(urlsplit(storage_url))
     scripts = " ".join(("'self'", *script_hashes))
+    # Style attributes only as the build wrote them; the app styles elements through the CSSOM.
+    attributes = " ".join(("'unsafe-hashes'", *style_hashes)) if style_hashes else "'none'"
     return "; ".join(
         (
             "default-src 'none'",
             f"script-src {scripts}",
             "style-src 'self'",
+            f"style-src-attr {attributes}",
             f"img-src 'self' {storage}",
             f"media-src {storage}",
             # The API on this origin; presigned PUTs of uploads straight to storage.
@@ -98,6 +114,7 @@ class Site:
     _cache: dict[str, StaticFile | None] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _built_at: int = field(default=0, repr=False)
+    _csp: tuple[str, str] | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, root: Path, storage_url: str) -> Site:
@@ -126,8 +143,17 @@ class Site:
         return found
 
     def csp_for(self, index: StaticFile) -> str:
-        """The Content-Security-Policy of a build's page."""
-        return content_security_policy(inline_script_hashes(index.body), self.storage_url)
+        """The Content-Security-Policy of a build's page (computed once per build)."""
+        with self._lock:
+            cached = self._csp
+        if cached is not None and cached[0] == index.etag:
+            return cached[1]
+        csp = content_security_policy(
+            inline_script_hashes(index.body), self.storage_url, static_style_hashes(self.root)
+        )
+        with self._lock:
+            self._csp = (index.etag, csp)
+        return csp
 
     def file(self, relative: str) -> StaticFile | None:
         """The file at a URL path relative to the root; None when there is none."""
