@@ -196,4 +196,6 @@ class Site:
 
 def is_asset_path(relative: str) -> bool:
     """Paths that name a file (an extension, or under _app/): never answered with the page."""
-    return relative.startswith("_app/") or bool(PurePosixPath(relative).suffix)
+    path = PurePosixPath(relative)
+    hidden = any(part.startswith(".") for part in path.parts)
+    return relative.startswith("_app/") or hidden or bool(path.suffix)
