@@ -1,12 +1,13 @@
 # The two commands of the README. Everything they need is installed on first use and reused.
-.PHONY: dev test install lint typecheck unit bench
+.PHONY: dev test install lint typecheck unit bench web web-test
 
 VENV := .venv/bin
+NPM := npm --prefix web --no-audit --no-fund
 
-dev: install
+dev: install web
 	$(VENV)/mediavault dev
 
-test: install lint typecheck
+test: install lint typecheck web-test
 	$(VENV)/pytest
 
 install:
@@ -18,6 +19,14 @@ lint:
 
 typecheck:
 	$(VENV)/mypy
+
+# The web app: built into web/build, which the `web` function serves.
+web:
+	$(NPM) run build
+
+# API types fresh, svelte-check (strict TypeScript), the app's unit tests (vitest), the build.
+web-test:
+	$(NPM) run ci
 
 bench: install
 	$(VENV)/python bench/cold_start.py

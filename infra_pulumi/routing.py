@@ -33,16 +33,24 @@ def api_http_routes(settings: StackSettings) -> list[dict[str, Any]]:
     local gateway, which scales the function from zero when needed.
     """
     local_gateway = kube.service_dns(KNATIVE_LOCAL_GATEWAY, settings.ingress_namespace)
-    routes = []
+    # Every function's own /healthz and /metrics stay inside the cluster (the web app's "/" would
+    # otherwise publish them).
+    routes: list[dict[str, Any]] = [
+        {
+            "name": "internal-endpoints",
+            "match": [{"uri": {"exact": path}} for path in ("/healthz", "/metrics")],
+            "directResponse": {"status": 404},
+        }
+    ]
     for route in sorted(ROUTES, key=lambda r: len(r.prefix), reverse=True):
         service = function_service_name(route.function)
+        root = route.prefix == "/"
         routes.append(
             {
-                "name": f"{service}{route.prefix.replace('/', '-')}",
-                "match": [
-                    {"uri": {"exact": route.prefix}},
-                    {"uri": {"prefix": route.prefix + "/"}},
-                ],
+                "name": f"{service}-root" if root else f"{service}{route.prefix.replace('/', '-')}",
+                "match": [{"uri": {"prefix": "/"}}]
+                if root
+                else [{"uri": {"exact": route.prefix}}, {"uri": {"prefix": route.prefix + "/"}}],
                 "rewrite": {"authority": kube.service_dns(service, settings.namespace)},
                 "route": [{"destination": {"host": local_gateway, "port": {"number": 80}}}],
             }

@@ -19,6 +19,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("init", help="migrate the database, create the bucket and its events")
     commands.add_parser("dev", help="run the whole local stack until Ctrl-C")
+    oauth = commands.add_parser(
+        "dev-discord", help="DEVELOPMENT ONLY: a local OAuth2 provider standing in for Discord"
+    )
+    oauth.add_argument("--port", type=int, default=18090)
+    oauth.add_argument("--username", default="alice", help="who every sign-in is")
+    oauth.add_argument("--user-id", default="100000000000000001", help="their Discord id")
+    oauth.add_argument("--guild-id", action="append", default=[], help="servers they are in")
     commands.add_parser("reconcile", help="clean abandoned uploads, re-enqueue stuck ones")
     commands.add_parser("worker", help="process uploads from the NSQ topic")
     gateway = commands.add_parser("gateway", help="serve the local gateway")
@@ -61,12 +68,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             "created" if report.bucket_created else "present",
         )
         return 0
-    if args.command == "dev":
-        from mediavault.devstack.layout import Binaries, StackLayout
-        from mediavault.devstack.run import run_dev_stack
-
-        layout = StackLayout.from_env(settings)
-        return run_dev_stack(layout, Binaries.locate(layout.tools_dir))
+    if args.command in ("dev", "dev-discord"):
+        return _dev(args, settings)
     if args.command == "reconcile":
         return _reconcile(settings)
     if args.command == "worker":
@@ -84,6 +87,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         serve(args.host, args.port, _upstreams(args.upstream))
         return 0
     return _create_token(settings, args.user, args.name)
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
+    """The local stack, or its development OAuth2 provider alone."""
+    if args.command == "dev-discord":
+        if settings.production:
+            raise ConfigError(
+                "MEDIAVAULT_ENV", "the development OAuth2 provider never runs in production"
+            )
+        from mediavault.devstack.oauth import serve as serve_oauth
+
+        serve_oauth(args.port, args.username, args.user_id, args.guild_id)
+        return 0
+    from mediavault.devstack.layout import Binaries, StackLayout
+    from mediavault.devstack.run import run_dev_stack
+
+    layout = StackLayout.from_env(settings)
+    return run_dev_stack(layout, Binaries.locate(layout.tools_dir))
 
 
 def _create_token(settings: Settings, username: str, name: str) -> int:

@@ -13,7 +13,9 @@ class Route:
     function: str
 
     def matches(self, path: str) -> bool:
-        """True when the path is the prefix or lies below it."""
+        """True when the path is the prefix or lies below it ("/" is below itself: every path)."""
+        if self.prefix == "/":
+            return path.startswith("/")
         return path == self.prefix or path.startswith(self.prefix + "/")
 
 
@@ -25,6 +27,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/collections", "collections"),
     Route("/api/share", "share"),
     Route("/s", "share"),
+    # The web app owns everything else (its client-side routes; the longest prefix wins).
+    Route("/", "web"),
 )
 
 FUNCTIONS: tuple[str, ...] = tuple(dict.fromkeys(route.function for route in ROUTES))

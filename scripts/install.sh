@@ -3,6 +3,7 @@
 #   - PostgreSQL and ffmpeg from Debian's packages
 #   - MinIO, nsqd and nsqlookupd built with Go at pinned versions, kept in $MEDIAVAULT_TOOLS_DIR
 #   - the Python virtualenv .venv with the pinned requirements and this package
+#   - the web app's packages (web/node_modules) with `npm ci` from web/package-lock.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/versions.env
@@ -69,7 +70,21 @@ install_python() {
   echo "$want" > "$stamp"
 }
 
+install_web() {
+  local stamp=web/node_modules/.package-lock.sha256
+  local want
+  want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  if [ -d web/node_modules ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return
+  fi
+  command -v npm >/dev/null || { log "Node.js 20 with npm is needed for the web app"; exit 1; }
+  log "npm ci (web app packages from web/package-lock.json)"
+  npm --prefix web ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+}
+
 install_debian_packages
 build_go_tool minio "$MINIO_VERSION" minio install_minio
 build_go_tool nsq "$NSQ_VERSION-$(sha256sum tools/nsq/go.sum | cut -c1-12)" "nsqd nsqlookupd" install_nsq
 install_python
+install_web

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from functions_framework import create_app
 
-from tests.fake_discord import CLIENT_ID, CLIENT_SECRET, FakeDiscord, ServedApp
+from mediavault.devstack.oauth import CLIENT_ID, CLIENT_SECRET, FakeDiscord, ServedApp
 from tests.harness import Stack, free_port
 
 AUTH_SOURCE = str(Path(__file__).resolve().parent.parent / "functions" / "auth" / "main.py")

@@ -138,7 +138,9 @@ class ProcessGroup:
             try:
                 # A process that exits while starting fails at once, not at the deadline.
                 wait_until(
-                    lambda: process.poll() is not None or url_ok(url), DEADLINE_SECONDS, spec.name
+                    lambda: process.poll() is not None or url_ok(url, spec.ready_status),
+                    DEADLINE_SECONDS,
+                    spec.name,
                 )
             except Exception as error:
                 raise AssertionError(f"{spec.name} did not start:\n{running.log_tail()}") from error

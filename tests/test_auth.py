@@ -8,6 +8,7 @@ import httpx
 import pytest
 from functions_framework import create_app
 
+from mediavault.devstack.oauth import FakeDiscord, ServedApp
 from mediavault.services import Services
 from tests.auth_fixtures import (
     AUTH_SOURCE,
@@ -16,7 +17,6 @@ from tests.auth_fixtures import (
     browser_client,
     sign_in,
 )
-from tests.fake_discord import FakeDiscord, ServedApp
 from tests.harness import Stack, free_port
 
 

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from mediavault.devstack.oauth import FakeDiscord, ServedApp
 from mediavault.services import Services
 from mediavault.tokens import hash_token
 from tests.auth_fixtures import browser_client, sign_in
-from tests.fake_discord import FakeDiscord, ServedApp
 
 
 @contextmanager

@@ -51,10 +51,12 @@ def standalone(stack: Stack) -> Iterator[Standalone]:
         [postgres] = [s for s in infrastructure(layout, stack.binaries) if s.name == "postgres"]
         processes.start(postgres)
         ensure_database(layout)
-        specs = function_specs(layout, stack.binaries)
+        # The API functions; the web function needs neither store (tests/test_web_function.py).
+        api = [name for name in FUNCTIONS if name != "web"]
+        specs = [s for s in function_specs(layout, stack.binaries) if s.name != "fn-web"]
         for spec in specs:
             processes.start(spec, wait=False)
-        urls = {name: layout.function_url(name) for name in FUNCTIONS}
+        urls = {name: layout.function_url(name) for name in api}
         _poll_all(list(urls.values()), 200)  # started together: their cold starts overlap
         yield Standalone(urls, postgres, processes)
     finally:

@@ -69,8 +69,18 @@ def test_every_route_reaches_its_function_through_the_ingress(docs: list[dict[st
 
 def test_routes_sort_longest_prefix_first() -> None:
     settings = StackSettings(secrets=None)  # type: ignore[arg-type]
-    prefixes = [r["match"][0]["uri"]["exact"] for r in api_http_routes(settings)]
+    routed = [r for r in api_http_routes(settings) if "route" in r]
+    prefixes = [r["match"][0]["uri"].get("exact") or r["match"][0]["uri"]["prefix"] for r in routed]
     assert [len(p) for p in prefixes] == sorted((len(p) for p in prefixes), reverse=True)
+    assert prefixes[-1] == "/"  # the web app takes what no other function does
+
+
+def test_function_health_and_metrics_are_not_published() -> None:
+    settings = StackSettings(secrets=None)  # type: ignore[arg-type]
+    first = api_http_routes(settings)[0]
+    assert {m["uri"]["exact"] for m in first["match"]} == {"/healthz", "/metrics"}
+    assert first["directResponse"]["status"] == 404
+    assert "route" not in first
 
 
 def test_every_container_has_requests_limits_and_runs_as_non_root(

@@ -20,6 +20,7 @@ from kubernetes.client import ApiClient, Configuration
 from werkzeug.wrappers import Request, Response
 
 from mediavault.config import ProcessingSettings, Settings
+from mediavault.devstack.oauth import ServedApp
 from mediavault.errors import ConfigError
 from processing.errors import PermanentProcessingError, TransientProcessingError
 from processing.kube import build_job, job_name, parse_toleration
@@ -28,7 +29,6 @@ from processing.kube_dispatch import (
     KubernetesJobRejected,
     kubernetes_dispatch,
 )
-from tests.fake_discord import ServedApp
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment

@@ -20,10 +20,13 @@ from mediavault.routes import FUNCTIONS, ROUTES, function_for, prefixes_of
         ("/api/collections/1/shares/2", "collections"),
         ("/api/share/tok", "share"),
         ("/s/tok", "share"),
-        ("/api/mediaextra", None),
-        ("/sx", None),
-        ("/", None),
-        ("/healthz", None),
+        ("/api/mediaextra", "web"),
+        ("/sx", "web"),
+        ("/", "web"),
+        ("/collections/123", "web"),
+        ("/_app/immutable/entry/start.js", "web"),
+        ("/healthz", "web"),
+        ("", None),
     ],
 )
 def test_function_for(path: str, function: str | None) -> None:
@@ -31,7 +34,8 @@ def test_function_for(path: str, function: str | None) -> None:
 
 
 def test_every_function_is_routed_and_prefixes_are_unique() -> None:
-    assert FUNCTIONS == ("auth", "presign", "media", "collections", "share")
+    assert FUNCTIONS == ("auth", "presign", "media", "collections", "share", "web")
     assert len({route.prefix for route in ROUTES}) == len(ROUTES)
     assert prefixes_of("media") == ("/api/media", "/api/tags")
     assert prefixes_of("share") == ("/api/share", "/s")
+    assert prefixes_of("web") == ("/",)

@@ -10,9 +10,9 @@ import pytest
 from flask.testing import FlaskClient
 from functions_framework import create_app
 
+from mediavault.devstack.oauth import ServedApp
 from mediavault.services import Services
 from tests.api_fixtures import FUNCTIONS_DIR, ApiUser
-from tests.fake_discord import ServedApp
 from tests.harness import Stack
 from tests.worker_fixtures import RunningWorker, Upload, h264_clip, lavfi, settled
 

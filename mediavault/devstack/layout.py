@@ -65,6 +65,7 @@ class StackLayout:
     functions_base_port: int
     lookupd_tcp_port: int
     minio_console_port: int
+    dev_oauth_port: int = 18090
     fast_and_unsafe: bool = False  # tests: no fsync, nothing survives a crash anyway
 
     @classmethod
@@ -79,6 +80,7 @@ class StackLayout:
             functions_base_port=_port(env, "MEDIAVAULT_DEV_FUNCTIONS_PORT", 18081),
             lookupd_tcp_port=_port(env, "MEDIAVAULT_DEV_LOOKUPD_TCP_PORT", 14160),
             minio_console_port=_port(env, "MEDIAVAULT_DEV_MINIO_CONSOLE_PORT", 19001),
+            dev_oauth_port=_port(env, "MEDIAVAULT_DEV_DISCORD_PORT", 18090),
         )
 
     @property

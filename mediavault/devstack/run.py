@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from mediavault.devstack.services import (
+    dev_oauth_spec,
     ensure_database,
     function_specs,
     gateway_spec,
@@ -37,6 +38,10 @@ def run_dev_stack(layout: StackLayout, binaries: Binaries) -> int:
     if init_postgres_cluster(layout, binaries):
         logger.info("created PostgreSQL cluster in %s", layout.data_dir / "postgres")
     infra = infrastructure(layout, binaries)
+    oauth = dev_oauth_spec(layout, binaries)
+    if oauth is not None:
+        # No Discord application configured: sign-in goes to the development provider.
+        infra.append(oauth)
     functions = [*function_specs(layout, binaries), worker_spec(layout, binaries)]
     specs = [*infra, *functions, gateway_spec(layout, binaries)]
     manager = Manager(printer=Printer())
@@ -74,8 +79,15 @@ def _initialise_then_announce(
         logger.exception("the local stack did not come up; stopping it")
         os.kill(os.getpid(), signal.SIGTERM)
         return
+    signin = (
+        '  Open it and press "Sign in with Discord": the development provider signs you in\n'
+        "  as alice (no Discord application is configured).\n"
+        if not layout.settings.auth.discord_client_id
+        else "  Open it and sign in with Discord.\n"
+    )
     banner = (
         f"\n  MediaVault is up at {gateway}\n"
+        f"{signin}"
         f"  S3 (presigned URLs) at {layout.settings.storage.public_url}\n"
         "  Get an API token from a second terminal:\n"
         "    .venv/bin/mediavault token create --user alice\n"

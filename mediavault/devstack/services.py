@@ -26,6 +26,7 @@ class ServiceSpec:
     argv: tuple[str, ...]
     ready_url: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    ready_status: int = 200
     stop_signal: int = signal.SIGTERM
 
 
@@ -183,8 +184,30 @@ def infrastructure(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]
     ]  # fmt: skip
 
 
+def dev_oauth_spec(layout: StackLayout, binaries: Binaries) -> ServiceSpec | None:
+    """The development OAuth2 provider, when no Discord application is configured."""
+    if layout.settings.auth.discord_client_id:
+        return None
+    port = layout.dev_oauth_port
+    return ServiceSpec(
+        "dev-discord",
+        (str(binaries.python_bin / "mediavault"), "dev-discord", f"--port={port}"),
+        ready_url=f"http://127.0.0.1:{port}/oauth2/authorize",
+        ready_status=400,  # it answers a request without a client id with a 400: it is up
+    )
+
+
+def _function_env(layout: StackLayout) -> dict[str, str]:
+    from mediavault.devstack.oauth import provider_environment
+
+    if layout.settings.auth.discord_client_id:
+        return {}
+    return provider_environment(f"http://127.0.0.1:{layout.dev_oauth_port}")
+
+
 def function_specs(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]:
     """Every function, each started exactly as its container starts it."""
+    env = _function_env(layout)
     return [
         ServiceSpec(
             f"fn-{name}",
@@ -196,6 +219,7 @@ def function_specs(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]
                 "--port", str(layout.function_port(name)),
             ),
             ready_url=f"{layout.function_url(name)}/healthz",
+            env=env,
         )
         for name in FUNCTIONS
     ]  # fmt: skip
@@ -237,10 +261,10 @@ def wait_until(check: Callable[[], bool], deadline_seconds: float, what: str) ->
         time.sleep(0.1)
 
 
-def url_ok(url: str) -> bool:
-    """True when a GET of the URL answers 200."""
+def url_ok(url: str, status: int = 200) -> bool:
+    """True when a GET of the URL answers with that status (200 unless told)."""
     try:
-        return httpx.get(url, timeout=2.0).status_code == 200
+        return httpx.get(url, timeout=2.0).status_code == status
     except httpx.HTTPError:
         return False
 
@@ -248,5 +272,5 @@ def url_ok(url: str) -> bool:
 def wait_ready(spec: ServiceSpec, deadline_seconds: float = 60.0) -> None:
     """Block until a service's readiness URL answers 200."""
     if spec.ready_url is not None:
-        url = spec.ready_url
-        wait_until(lambda: url_ok(url), deadline_seconds, f"{spec.name} at {url}")
+        url, status = spec.ready_url, spec.ready_status
+        wait_until(lambda: url_ok(url, status), deadline_seconds, f"{spec.name} at {url}")

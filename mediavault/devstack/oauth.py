@@ -1,4 +1,10 @@
-"""A small real HTTP server speaking Discord's OAuth2 endpoints, for the sign-in tests."""
+"""DEVELOPMENT ONLY: a local OAuth2 provider speaking Discord's endpoints.
+
+`make dev` runs it when no Discord application is configured, so signing in works out of the box
+(it approves every sign-in at once, as one fixed user); the tests drive the real sign-in flow
+against it. It is never part of a deployment: `mediavault dev-discord` refuses to start with
+MEDIAVAULT_ENV=production.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
 CLIENT_ID = "fake-client-id"
-CLIENT_SECRET = "fake-client-secret"
+CLIENT_SECRET = "fake-client-secret"  # noqa: S105  (the development provider's, public)
 
 
 @dataclass
@@ -158,28 +164,33 @@ class ServedApp:
         self._thread.join(10)
 
 
-def main() -> None:
-    """Serve the fake provider for the local stack (see the README: signing in without Discord)."""
-    import argparse
+DEFAULT_PORT = 18090
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, default=18090)
-    parser.add_argument("--username", default="alice")
-    parser.add_argument("--user-id", default="100000000000000001")
-    parser.add_argument("--guild-id", action="append", default=[], help="guilds the user is in")
-    args = parser.parse_args()
+
+def provider_environment(base_url: str) -> dict[str, str]:
+    """The settings that point MediaVault's sign-in at a provider served at `base_url`."""
+    return {
+        "DISCORD_CLIENT_ID": CLIENT_ID,
+        "DISCORD_CLIENT_SECRET": CLIENT_SECRET,
+        "DISCORD_AUTHORIZE_URL": f"{base_url}/oauth2/authorize",
+        "DISCORD_TOKEN_URL": f"{base_url}/api/oauth2/token",
+        "DISCORD_API_BASE_URL": f"{base_url}/api",
+    }
+
+
+def serve(port: int, username: str, user_id: str, guild_ids: list[str]) -> None:
+    """Serve the provider on 127.0.0.1 until interrupted."""
     fake = FakeDiscord(
-        user={"id": args.user_id, "username": args.username, "avatar": None},
-        guilds=[{"id": guild, "name": f"guild {guild}"} for guild in args.guild_id],
+        user={"id": user_id, "username": username, "avatar": None},
+        guilds=[{"id": guild, "name": f"guild {guild}"} for guild in guild_ids],
     )
-    served = ServedApp(fake, args.port)
+    served = ServedApp(fake, port)
     fake.base_url = served.base_url
-    print(f"fake Discord at {served.base_url} (client id {CLIENT_ID}); Ctrl-C stops it")  # noqa: T201
+    print(  # noqa: T201  (for the person at the terminal)
+        f"development OAuth2 provider at {served.base_url}: every sign-in is {username}",
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         served.stop()
-
-
-if __name__ == "__main__":
-    main()
