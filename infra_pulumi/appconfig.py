@@ -9,8 +9,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra_pulumi import kube
+from infra_pulumi.accounts import secret_data
 from infra_pulumi.settings import StackSettings
-from mediavault.config import ProcessingSettings, Settings
+from mediavault.config import MIB, ProcessingSettings, Settings
+from mediavault.errors import ConfigError
+from processing.kube import SCRATCH_MOUNT, quantity
 
 MINIO_PORT = 9000
 NSQD_TCP_PORT = 4150
@@ -22,6 +25,10 @@ MINIO_SERVICE = "mediavault-minio"
 NSQD_SERVICE = "mediavault-nsqd"
 LOOKUPD_SERVICE = "mediavault-nsqlookupd"
 NSQ_TOPIC = "mediavault-uploads"
+# Inside a transcode Job's memory limit, beside ffmpeg's address space: the job's own Python
+# process and ffprobe. ffmpeg hitting its cap then fails the media with a reason, where the
+# container's cgroup limit would OOM-kill the whole Job (retried, then retried by reconcile).
+JOB_MEMORY_HEADROOM = 512 * MIB
 
 
 @dataclass(frozen=True)
@@ -60,28 +67,50 @@ def app_settings(settings: StackSettings) -> dict[str, str]:
         "DISCORD_CLIENT_ID": settings.discord_client_id,
         "DISCORD_GUILD_IDS": ",".join(settings.discord_guild_ids),
         "TRANSCODE_ENCODER": settings.transcode_encoder,
-        **shared_processing_settings(),
+        **shared_processing_settings(settings),
     }
 
 
-def shared_processing_settings() -> dict[str, str]:
+def shared_processing_settings(settings: StackSettings) -> dict[str, str]:
     """What the worker, its transcode Jobs and `mediavault reconcile` must agree on."""
+    # A Job reads only the ConfigMap and its Secrets: every limit a Job enforces lives here.
     defaults = processing_defaults()
     return {
         "PROCESSING_MAX_ATTEMPTS": str(defaults.max_attempts),
+        # The cap; each job's own timeout grows with its media up to it.
         "PROCESSING_JOB_TIMEOUT_SECONDS": str(defaults.job_timeout_seconds),
         # A Job heartbeats at this pace; the worker takes over a claim silent for STALE_AFTER.
         "PROCESSING_HEARTBEAT_SECONDS": str(defaults.heartbeat_seconds),
         "PROCESSING_STALE_AFTER_SECONDS": str(defaults.stale_after_seconds),
+        "PROCESSING_MAX_PIXELS": str(defaults.max_pixels),
+        "PROCESSING_MAX_DURATION_SECONDS": str(defaults.max_duration_seconds),
+        "PROCESSING_MAX_FRAMES": str(defaults.max_frames),
+        "PROCESSING_SECONDS_PER_HD_SECOND": str(defaults.seconds_per_hd_second),
+        "PROCESSING_MAX_MEMORY_BYTES": str(ffmpeg_memory_bytes(settings)),
+        # The Job's scratch emptyDir (and the worker's /tmp), both with a sizeLimit.
+        "PROCESSING_SCRATCH_DIR": SCRATCH_MOUNT,
     }
 
 
+def ffmpeg_memory_bytes(settings: StackSettings) -> int:
+    """ffmpeg's address-space cap in a Job: its memory limit less the job process's headroom."""
+    variable = "PROCESSING_JOB_MEMORY_LIMIT"
+    cap = int(quantity(variable, settings.jobs.memory_limit)) - JOB_MEMORY_HEADROOM
+    if cap < JOB_MEMORY_HEADROOM:
+        raise ConfigError(
+            variable,
+            f"{settings.jobs.memory_limit} leaves ffmpeg too little memory: allow at least"
+            f" {2 * JOB_MEMORY_HEADROOM // MIB}Mi (jobMemoryLimit)",
+        )
+    return cap
+
+
 class AppConfig(pulumi.ComponentResource):
-    """Namespace, ConfigMap and Secret."""
+    """Namespace, ConfigMap and one Secret per role (accounts.py)."""
 
     namespace: k8s.core.v1.Namespace
     config_map: k8s.core.v1.ConfigMap
-    secret: k8s.core.v1.Secret
+    secrets: dict[str, k8s.core.v1.Secret]
 
     def __init__(
         self, name: str, args: AppConfigArgs, opts: pulumi.ResourceOptions | None = None
@@ -101,21 +130,17 @@ class AppConfig(pulumi.ComponentResource):
             data=app_settings(s),
             opts=child,
         )
-        self.secret = k8s.core.v1.Secret(
-            "secrets",
-            metadata=kube.meta(kube.SECRET, ns, "config"),
-            type="Opaque",
-            # Credentials travel as pairs: both halves live in the Secret.
-            string_data={
-                "POSTGRES_USER": s.postgres_user,
-                "MINIO_ROOT_USER": s.minio_root_user,
-                "POSTGRES_PASSWORD": s.secrets.postgres_password,
-                "MINIO_ROOT_PASSWORD": s.secrets.minio_root_password,
-                "DISCORD_CLIENT_SECRET": s.secrets.discord_client_secret,
-                "SESSION_SECRET": s.secrets.session_secret,
-            },
-            opts=child,
-        )
+        self.secrets = {
+            name: k8s.core.v1.Secret(
+                # The shared Secret keeps its resource name: existing stacks update it in place.
+                "secrets" if name == kube.SECRET else name.removeprefix("mediavault-"),
+                metadata=kube.meta(name, ns, "config"),
+                type="Opaque",
+                string_data=data,
+                opts=child,
+            )
+            for name, data in secret_data(s).items()
+        }
         self.register_outputs(
-            {"namespace": ns, "configMap": kube.CONFIG_MAP, "secret": kube.SECRET}
+            {"namespace": ns, "configMap": kube.CONFIG_MAP, "secrets": sorted(self.secrets)}
         )

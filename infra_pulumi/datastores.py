@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra_pulumi import kube
+from infra_pulumi.accounts import MINIO_ROOT_SECRET
 from infra_pulumi.appconfig import (
     MINIO_PORT,
     MINIO_SERVICE,
@@ -164,8 +165,9 @@ class DataStores(pulumi.ComponentResource):
         ns, child = s.namespace, pulumi.ResourceOptions(parent=self)
         service("minio", MINIO_SERVICE, ns, "minio", ports={"s3": MINIO_PORT}, opts=child)
         env = [
-            kube.secret_env("MINIO_ROOT_USER"),
-            kube.secret_env("MINIO_ROOT_PASSWORD"),
+            # Its root account: seen by MinIO and the init Job alone.
+            kube.secret_env("MINIO_ROOT_USER", secret=MINIO_ROOT_SECRET),
+            kube.secret_env("MINIO_ROOT_PASSWORD", secret=MINIO_ROOT_SECRET),
             k8s.core.v1.EnvVarArgs(name="MINIO_UPDATE", value="off"),
             # The root filesystem is read-only: MinIO's config/certs directory goes to /tmp.
             k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),

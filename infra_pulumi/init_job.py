@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra_pulumi import kube
+from infra_pulumi.accounts import INIT_SECRET_ENV, INIT_SECRETS
 from infra_pulumi.settings import StackSettings
 
 INIT_JOB = "mediavault-init"
@@ -45,6 +46,12 @@ class InitJob(pulumi.ComponentResource):
                     pull_policy=s.images.pull_policy,
                     resources_args=kube.resources("100m", "128Mi", "500m", "256Mi"),
                     restart_policy="OnFailure",
+                    secrets=INIT_SECRETS,
+                    # MinIO's root account, to create the role accounts it is given here.
+                    env=[
+                        kube.secret_env(name, key, secret)
+                        for name, (secret, key) in INIT_SECRET_ENV.items()
+                    ],
                 ),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),

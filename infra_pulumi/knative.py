@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra_pulumi import kube
+from infra_pulumi.accounts import FUNCTIONS_SECRETS
 from infra_pulumi.settings import StackSettings
 from mediavault.routes import FUNCTIONS
 
@@ -84,9 +85,10 @@ def function_spec(settings: StackSettings, function: str) -> dict[str, Any]:
             {"name": "FUNCTION_TARGET", "value": function},
             {"name": "FUNCTION_SOURCE", "value": f"functions/{function}/main.py"},
         ],
+        # Their own storage account and the sign-in secrets; never MinIO's root account.
         "envFrom": [
             {"configMapRef": {"name": kube.CONFIG_MAP}},
-            {"secretRef": {"name": kube.SECRET}},
+            *({"secretRef": {"name": name}} for name in FUNCTIONS_SECRETS),
         ],
         "ports": [{"name": "http1", "containerPort": FUNCTION_PORT}],
         "readinessProbe": {"httpGet": {"path": "/healthz"}, "periodSeconds": 5},

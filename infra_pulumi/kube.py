@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi_kubernetes as k8s
 
 PART_OF = "mediavault"
 CONFIG_MAP = "mediavault-config"
-SECRET = "mediavault-secrets"  # noqa: S105  (the Secret object's name)
+SECRET = "mediavault-secrets"  # noqa: S105  (the shared Secret's name; see accounts.py)
 # Every pod of the stack carries this label: NetworkPolicies admit exactly these pods.
 MEMBER_LABELS = {"app.kubernetes.io/part-of": PART_OF}
 NON_ROOT_UID = 10001
@@ -84,22 +84,25 @@ def pod_security(uid: int = NON_ROOT_UID) -> k8s.core.v1.PodSecurityContextArgs:
     )
 
 
-def app_env_from() -> list[k8s.core.v1.EnvFromSourceArgs]:
-    """MediaVault's settings: plain ones from the ConfigMap, secrets from the Secret."""
+def app_env_from(secrets: Sequence[str]) -> list[k8s.core.v1.EnvFromSourceArgs]:
+    """MediaVault's settings: plain ones from the ConfigMap, secrets from the role's Secrets."""
     return [
         k8s.core.v1.EnvFromSourceArgs(
             config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=CONFIG_MAP)
         ),
-        k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=SECRET)),
+        *(
+            k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=name))
+            for name in secrets
+        ),
     ]
 
 
-def secret_env(name: str, key: str | None = None) -> k8s.core.v1.EnvVarArgs:
-    """An env var read from the stack's Secret (never a literal)."""
+def secret_env(name: str, key: str | None = None, secret: str = SECRET) -> k8s.core.v1.EnvVarArgs:
+    """An env var read from one of the stack's Secrets (never a literal)."""
     return k8s.core.v1.EnvVarArgs(
         name=name,
         value_from=k8s.core.v1.EnvVarSourceArgs(
-            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=SECRET, key=key or name)
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key or name)
         ),
     )
 
@@ -128,10 +131,14 @@ def http_probe(
     )
 
 
-def tmp_volume() -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArgs]:
+def tmp_volume(
+    size_limit: str | None = None,
+) -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArgs]:
     """A writable /tmp for containers with a read-only root filesystem."""
     return (
-        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()),
+        k8s.core.v1.VolumeArgs(
+            name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=size_limit)
+        ),
         k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
     )
 
@@ -149,6 +156,8 @@ def cli_pod(
     pull_policy: str,
     resources_args: k8s.core.v1.ResourceRequirementsArgs,
     restart_policy: str,
+    secrets: Sequence[str],
+    env: Sequence[k8s.core.v1.EnvVarArgs] = (),
 ) -> k8s.core.v1.PodTemplateSpecArgs:
     """A pod running one `mediavault` command with the app's settings, non-root, no API token."""
     tmp_vol, tmp_mount = tmp_volume()
@@ -157,7 +166,8 @@ def cli_pod(
         image=image,
         image_pull_policy=pull_policy,
         command=command,
-        env_from=app_env_from(),
+        env_from=app_env_from(secrets),
+        env=list(env) or None,
         resources=resources_args,
         security_context=container_security(),
         volume_mounts=[tmp_mount],

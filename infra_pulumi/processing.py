@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra_pulumi import kube
+from infra_pulumi.accounts import WORKER_SECRETS
 from infra_pulumi.appconfig import processing_defaults
 from infra_pulumi.settings import StackSettings
 
@@ -17,6 +18,8 @@ JOB_ACCOUNT = "mediavault-transcode"
 # What processing/kube_dispatch.py does with Jobs: create, read a finished one, delete it.
 JOB_VERBS = ("create", "get", "delete")
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104  (the kubelet and Prometheus reach the pod's IP)
+# The worker runs no ffmpeg (its Jobs do): its /tmp holds little.
+WORKER_TMP_LIMIT = "1Gi"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ def worker_settings(s: StackSettings) -> dict[str, str]:
     return {
         "PROCESSING_EXECUTOR": "kubernetes",
         "WORKER_CONCURRENCY": str(s.worker_concurrency),
+        # Fairness between users: one owner's queue never holds every running Job.
+        "PROCESSING_MAX_JOBS_PER_OWNER": str(defaults.max_jobs_per_owner),
         # /healthz and /metrics: the default 127.0.0.1 is out of reach of probes and Prometheus.
         "WORKER_HOST": ALL_INTERFACES,
         "WORKER_PORT": str(s.worker_port),
@@ -42,7 +47,8 @@ def worker_settings(s: StackSettings) -> dict[str, str]:
         "PROCESSING_IMAGE": s.images.processing,
         "PROCESSING_JOB_SERVICE_ACCOUNT": JOB_ACCOUNT,
         "PROCESSING_JOB_CONFIGMAP": kube.CONFIG_MAP,
-        "PROCESSING_JOB_SECRET": kube.SECRET,
+        # The Jobs get the worker's Secrets: its storage account, never another role's.
+        "PROCESSING_JOB_SECRET": ",".join(WORKER_SECRETS),
         "PROCESSING_JOB_BACKOFF_LIMIT": str(defaults.job_backoff_limit),
         "PROCESSING_JOB_DEADLINE_SECONDS": str(defaults.job_deadline_seconds),
         "PROCESSING_JOB_TTL_SECONDS": str(defaults.job_ttl_seconds),
@@ -106,13 +112,13 @@ class Processing(pulumi.ComponentResource):
     def _worker(
         self, s: StackSettings, env: dict[str, str], depends_on: Sequence[pulumi.Resource]
     ) -> k8s.apps.v1.Deployment:
-        tmp_volume, tmp_mount = kube.tmp_volume()
+        tmp_volume, tmp_mount = kube.tmp_volume(WORKER_TMP_LIMIT)
         container = k8s.core.v1.ContainerArgs(
             name="worker",
             image=s.images.processing,
             image_pull_policy=s.images.pull_policy,
             command=["mediavault", "worker"],
-            env_from=kube.app_env_from(),
+            env_from=kube.app_env_from(WORKER_SECRETS),
             env=[
                 # Jobs go where the Role lets the worker create them: its own namespace.
                 k8s.core.v1.EnvVarArgs(

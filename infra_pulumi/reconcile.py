@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra_pulumi import kube
+from infra_pulumi.accounts import WORKER_SECRETS
 from infra_pulumi.settings import StackSettings
 
 RECONCILE = "mediavault-reconcile"
@@ -48,8 +49,8 @@ class Reconcile(pulumi.ComponentResource):
         # Both images install the `mediavault` CLI, but the processing image is the one whose
         # code writes the claims and heartbeats this pass judges stale: the same tag keeps
         # reconcile and the worker/Jobs on one version. Its env is exactly the ConfigMap and
-        # Secret the worker reads (same PROCESSING_STALE_AFTER_SECONDS), so reconcile never
-        # takes over a claim the worker still considers live.
+        # Secrets the worker reads (same PROCESSING_STALE_AFTER_SECONDS, same storage account),
+        # so reconcile never takes over a claim the worker still considers live.
         pod = kube.cli_pod(
             "reconcile",
             ["mediavault", "reconcile"],
@@ -57,6 +58,7 @@ class Reconcile(pulumi.ComponentResource):
             pull_policy=s.images.pull_policy,
             resources_args=kube.resources("50m", "128Mi", "500m", "256Mi"),
             restart_policy="Never",
+            secrets=WORKER_SECRETS,
         )
         self.cron_job = k8s.batch.v1.CronJob(
             "reconcile",

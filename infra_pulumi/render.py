@@ -19,9 +19,8 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra_pulumi.settings import PROJECT
+from infra_pulumi.settings import PROJECT, SECRET_KEYS
 
-SECRET_KEYS = ("postgresPassword", "minioRootPassword", "discordClientSecret", "sessionSecret")
 # Which file of manifests/ each component's objects go to; numbered in apply order.
 FILES = {
     "namespace": "00-namespace.yaml",

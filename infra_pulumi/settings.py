@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 import pulumi
 
 PROJECT = "mediavault"
+# The secret config keys (Pulumi.yaml): no defaults, set with `pulumi config set --secret`.
+SECRET_KEYS = (
+    "postgresPassword",
+    "minioRootPassword",
+    "storageFunctionsSecretKey",
+    "storageWorkerSecretKey",
+    "discordClientSecret",
+    "sessionSecret",
+)
 
 
 @dataclass(frozen=True)
@@ -70,12 +79,14 @@ class StorageSizes:
 
 @dataclass(frozen=True)
 class Secrets:
-    """Values that go only into the Kubernetes Secret."""
+    """Values that go only into the Kubernetes Secrets, each into the one of the role using it."""
 
     postgres_password: pulumi.Input[str]
     minio_root_password: pulumi.Input[str]
     discord_client_secret: pulumi.Input[str]
     session_secret: pulumi.Input[str]
+    storage_functions_secret_key: pulumi.Input[str]
+    storage_worker_secret_key: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,9 @@ class StackSettings:
     postgres_user: str = "mediavault"
     postgres_db: str = "mediavault"
     minio_root_user: str = "mediavault"
+    # The scoped MinIO users `mediavault init` creates for the functions and for the worker.
+    storage_functions_access_key: str = "mediavault-functions"
+    storage_worker_access_key: str = "mediavault-worker"
     bucket: str = "mediavault"
     discord_client_id: str = ""
     discord_guild_ids: tuple[str, ...] = ()
@@ -110,14 +124,14 @@ class StackSettings:
     log_level: str = "INFO"
     transcode_encoder: str = "auto"
     worker_replicas: int = 1
-    worker_concurrency: int = 1
+    worker_concurrency: int = 2
     worker_port: int = 8081
     reconcile_schedule: str = "*/10 * * * *"
     service_monitor: bool = False
 
     @property
     def s3_host(self) -> str:
-        """The public host of MinIO's S3 API (its own host, beside the API's)."""
+        """The public host of MinIO's S3 API: in production on a registrable domain of its own."""
         return self.s3_public_host or f"s3.{self.public_host}"
 
     def public_url(self, host: str) -> str:
@@ -151,7 +165,7 @@ def _parse_selector(raw: str) -> dict[str, str]:
 def load_settings(config: pulumi.Config | None = None) -> StackSettings:
     """Read the stack's config; secrets stay Outputs marked secret."""
     cfg = config or pulumi.Config(PROJECT)
-    defaults = StackSettings(secrets=Secrets("", "", "", ""))
+    defaults = StackSettings(secrets=Secrets("", "", "", "", "", ""))
     image = Images()
     scaling = FunctionScaling()
     gpu = GpuSettings()
@@ -163,6 +177,8 @@ def load_settings(config: pulumi.Config | None = None) -> StackSettings:
             minio_root_password=cfg.require_secret("minioRootPassword"),
             discord_client_secret=cfg.require_secret("discordClientSecret"),
             session_secret=cfg.require_secret("sessionSecret"),
+            storage_functions_secret_key=cfg.require_secret("storageFunctionsSecretKey"),
+            storage_worker_secret_key=cfg.require_secret("storageWorkerSecretKey"),
         ),
         namespace=cfg.get("namespace") or defaults.namespace,
         public_host=cfg.get("publicHost") or defaults.public_host,
@@ -219,6 +235,10 @@ def load_settings(config: pulumi.Config | None = None) -> StackSettings:
         postgres_user=cfg.get("postgresUser") or defaults.postgres_user,
         postgres_db=cfg.get("postgresDb") or defaults.postgres_db,
         minio_root_user=cfg.get("minioRootUser") or defaults.minio_root_user,
+        storage_functions_access_key=cfg.get("storageFunctionsAccessKey")
+        or defaults.storage_functions_access_key,
+        storage_worker_access_key=cfg.get("storageWorkerAccessKey")
+        or defaults.storage_worker_access_key,
         bucket=cfg.get("bucket") or defaults.bucket,
         discord_client_id=cfg.get("discordClientId") or "",
         discord_guild_ids=tuple(cfg.get_object("discordGuildIds") or ()),

@@ -46,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; configuration and operational errors exit non-zero with a message."""
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        # No command signs anyone in: the sign-in secrets belong to the functions alone.
+        settings = Settings.from_env(sign_in=False)
         configure_logging(settings.log_level)
         return _run(args, settings)
     except ConfigError as error:

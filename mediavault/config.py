@@ -140,7 +140,7 @@ class ProcessingSettings:
     job_image: str
     job_service_account: str
     job_env_configmap: str
-    job_env_secret: str
+    job_env_secrets: tuple[str, ...]
     job_backoff_limit: int
     job_deadline_seconds: int
     job_ttl_seconds: int
@@ -185,7 +185,9 @@ class Settings:
         return self.environment == "production"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, sign_in: bool = True
+    ) -> Settings:
         """Read and validate every setting; raise ConfigError naming the first bad variable."""
         env = _Reader(os.environ if environ is None else environ)
         environment = env.choice("MEDIAVAULT_ENV", "development", ENVIRONMENTS)
@@ -239,7 +241,9 @@ class Settings:
             ),
             auth=AuthSettings(
                 discord_client_id=env.text("DISCORD_CLIENT_ID", "", required=True),
-                discord_client_secret=env.text("DISCORD_CLIENT_SECRET", "", required=True),
+                # Only processes that sign users in (the functions) hold these two secrets; the
+                # worker, its Jobs and the CLI read settings with sign_in=False and go without.
+                discord_client_secret=env.text("DISCORD_CLIENT_SECRET", "", required=sign_in),
                 discord_guild_ids=env.csv("DISCORD_GUILD_IDS", ()),
                 discord_authorize_url=env.url(
                     "DISCORD_AUTHORIZE_URL", "https://discord.com/oauth2/authorize"
@@ -248,7 +252,7 @@ class Settings:
                     "DISCORD_TOKEN_URL", "https://discord.com/api/oauth2/token"
                 ),
                 discord_api_base_url=env.url("DISCORD_API_BASE_URL", "https://discord.com/api"),
-                session_secret=env.session_secret("SESSION_SECRET"),
+                session_secret=env.session_secret("SESSION_SECRET", required=sign_in),
                 session_cookie_name=env.text("SESSION_COOKIE_NAME", "mv_session"),
                 session_cookie_domain=env.text("SESSION_COOKIE_DOMAIN", ""),
                 session_max_age_seconds=env.integer(
@@ -294,7 +298,9 @@ class Settings:
                 job_image=env.text("PROCESSING_IMAGE", "ghcr.io/mediavault/processing:latest"),
                 job_service_account=env.text("PROCESSING_JOB_SERVICE_ACCOUNT", ""),
                 job_env_configmap=env.text("PROCESSING_JOB_CONFIGMAP", "mediavault-config"),
-                job_env_secret=env.text("PROCESSING_JOB_SECRET", "mediavault-secrets"),
+                job_env_secrets=env.csv(
+                    "PROCESSING_JOB_SECRET", ("mediavault-secrets", "mediavault-worker-secrets")
+                ),
                 job_backoff_limit=env.integer("PROCESSING_JOB_BACKOFF_LIMIT", 2, minimum=0),
                 job_deadline_seconds=env.integer("PROCESSING_JOB_DEADLINE_SECONDS", 6 * 3600, 60),
                 job_ttl_seconds=env.integer("PROCESSING_JOB_TTL_SECONDS", 3600, minimum=0),
@@ -362,10 +368,12 @@ class ProvisionSettings:
         )
 
 
-def load_settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings_or_exit(
+    environ: Mapping[str, str] | None = None, *, sign_in: bool = True
+) -> Settings:
     """Settings for an entry point: a bad environment ends the process with a clear message."""
     try:
-        return Settings.from_env(environ)
+        return Settings.from_env(environ, sign_in=sign_in)
     except ConfigError as error:
         exit_with_config_error(error)
 
@@ -463,7 +471,9 @@ class _Reader:
             raise ConfigError(name, f"is not a valid bucket name: {value!r}")
         return value.lower()
 
-    def session_secret(self, name: str) -> str:
+    def session_secret(self, name: str, *, required: bool = True) -> str:
+        if not required and self.production and not self._environ.get(name, "").strip():
+            return ""  # this process signs nothing
         value = self._raw(name, DEV_SESSION_SECRET, required=True)
         if self.production:
             if value == DEV_SESSION_SECRET:

@@ -90,7 +90,7 @@ def build_job(settings: ProcessingSettings, media_id: str) -> dict[str, Any]:
         request_variable = f"PROCESSING_JOB_{resource.upper()}_REQUEST"
         limit_variable = f"PROCESSING_JOB_{resource.upper()}_LIMIT"
         # The API server would refuse every such Job with 422: say so at start-up instead.
-        if _quantity(request_variable, requests[resource]) > _quantity(
+        if quantity(request_variable, requests[resource]) > quantity(
             limit_variable, limits[resource]
         ):
             raise ConfigError(
@@ -104,7 +104,8 @@ def build_job(settings: ProcessingSettings, media_id: str) -> dict[str, Any]:
         # TRANSCODE_ENCODER and every other setting come from here, never overridden below.
         "envFrom": [
             {"configMapRef": {"name": settings.job_env_configmap}},
-            {"secretRef": {"name": settings.job_env_secret}},
+            # The shared Secret and the worker's storage account: never the root or sign-in ones.
+            *({"secretRef": {"name": secret}} for secret in settings.job_env_secrets),
         ],
         "resources": {"requests": requests, "limits": limits},
         "securityContext": {
@@ -194,7 +195,7 @@ def _check_label_value(variable: str, value: str) -> None:
         raise ConfigError(variable, f"{value!r} is not a valid Kubernetes label value")
 
 
-def _quantity(variable: str, raw: str) -> Decimal:
+def quantity(variable: str, raw: str) -> Decimal:
     """The number a Kubernetes quantity (`500m`, `2`, `4Gi`, `1e3`) stands for."""
     match = _QUANTITY.fullmatch(raw)
     suffix = match["suffix"] if match else ""

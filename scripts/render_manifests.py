@@ -32,6 +32,8 @@ RENDER_CONFIG = {
     "discordClientId": "set-me",
     "postgresPassword": "placeholder-not-rendered",
     "minioRootPassword": "placeholder-not-rendered",
+    "storageFunctionsSecretKey": "placeholder-not-rendered",
+    "storageWorkerSecretKey": "placeholder-not-rendered",
     "discordClientSecret": "placeholder-not-rendered",
     "sessionSecret": "placeholder-not-rendered-placeholder-not-rendered",
 }

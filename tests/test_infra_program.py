@@ -100,25 +100,41 @@ def test_every_container_has_requests_limits_and_runs_as_non_root(
     assert checked >= len(FUNCTIONS) + 6
 
 
-def test_no_secret_value_outside_the_secret() -> None:
+# Which Secret holds each secret config value: that one and no other.
+HOLDER = {
+    "postgresPassword": "mediavault-secrets",
+    "minioRootPassword": "mediavault-minio-root",
+    "storageFunctionsSecretKey": "mediavault-functions-secrets",
+    "storageWorkerSecretKey": "mediavault-worker-secrets",
+    "discordClientSecret": "mediavault-functions-secrets",
+    "sessionSecret": "mediavault-functions-secrets",
+}
+
+
+def test_no_secret_value_outside_its_secret() -> None:
+    assert set(HOLDER) == set(SECRETS)
     for config in CONFIGS.values():
         for created in program(**config):
-            if created.inputs.get("kind") == "Secret":
-                continue
             text = json.dumps(created.inputs, default=str)
-            for value in SECRETS.values():
-                assert value not in text, created.name
-    (secret,) = by_kind(kube_objects(), "Secret")
-    # Pulumi keeps them marked secret all the way into the resource's inputs.
-    wrapped = secret["stringData"]
-    assert wrapped[SECRET_SIG] == SECRET_MARKER
-    assert wrapped["value"]["SESSION_SECRET"] == SECRETS["sessionSecret"]
+            name = created.inputs.get("metadata", {}).get("name")
+            for key, value in SECRETS.items():
+                if created.inputs.get("kind") != "Secret" or name != HOLDER[key]:
+                    assert value not in text, (created.name, key)
+    secrets = {d["metadata"]["name"]: d for d in by_kind(kube_objects(), "Secret")}
+    assert set(secrets) == set(HOLDER.values())
+    for secret in secrets.values():
+        # Pulumi keeps them marked secret all the way into the resource's inputs.
+        assert secret["stringData"][SECRET_SIG] == SECRET_MARKER
+    functions = secrets["mediavault-functions-secrets"]["stringData"]["value"]
+    assert functions["SESSION_SECRET"] == SECRETS["sessionSecret"]
+    assert functions["S3_SECRET_KEY"] == SECRETS["storageFunctionsSecretKey"]
 
 
 def test_network_policies_cover_the_stateful_services(docs: list[dict[str, Any]]) -> None:
     policies = {
         d["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]: d
         for d in by_kind(docs, "NetworkPolicy")
+        if d["spec"]["policyTypes"] == ["Ingress"]
     }
     assert set(policies) == {"postgres", "minio", "nsqd", "nsqlookupd"}
     for component, policy in policies.items():

@@ -16,9 +16,9 @@ from mediavault.cli import _parser
 from mediavault.config import Settings
 from mediavault.errors import ConfigError
 from tests.infra_fixtures import (
-    DUMMY_SECRETS,
     GPU_CONFIG,
     ROOT,
+    SECRET_VARIABLES,
     by_kind,
     container_environment,
     containers,
@@ -134,17 +134,18 @@ def test_its_env_is_the_workers_and_production_accepts_it(docs: list[dict[str, A
     assert container["envFrom"] == worker["envFrom"]
     env = container_environment(cron, container, docs)
     assert env["MEDIAVAULT_ENV"] == "production"
-    settings = Settings.from_env(env)
+    settings = Settings.from_env(env, sign_in=False)
     assert settings.production
-    worker_settings = Settings.from_env(container_environment(deployment, worker, docs))
+    worker_env = container_environment(deployment, worker, docs)
+    worker_settings = Settings.from_env(worker_env, sign_in=False)
     # Same stores and topic, and the same idea of a stale claim, as the worker and its Jobs.
     assert settings.database == worker_settings.database
     assert settings.storage == worker_settings.storage
     assert settings.queue == worker_settings.queue
     assert settings.processing.stale_after_seconds == worker_settings.processing.stale_after_seconds
     assert settings.uploads == worker_settings.uploads
-    # The Secret is what makes it valid: without it production refuses to start.
-    without_secret = {k: v for k, v in env.items() if k not in DUMMY_SECRETS}
+    # The Secrets are what make it valid: without them production refuses to start.
+    without_secret = {k: v for k, v in env.items() if k not in SECRET_VARIABLES}
     with pytest.raises(ConfigError):
         Settings.from_env(without_secret)
 

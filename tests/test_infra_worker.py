@@ -11,12 +11,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from infra_pulumi.appconfig import JOB_MEMORY_HEADROOM
 from mediavault.config import ProcessingSettings, Settings
-from processing.kube import GPU_RESOURCE, NON_ROOT_UID, build_job
+from processing.kube import GPU_RESOURCE, NON_ROOT_UID, build_job, quantity
 from tests.infra_fixtures import (
     DUMMY_SECRETS,
     GPU_CONFIG,
     ROOT,
+    SECRET_VARIABLES,
     by_kind,
     container_environment,
     containers,
@@ -32,6 +34,7 @@ CONFIG_MAP = "mediavault-config"
 # Variables read by the third-party images (or our images' entry points), not by Settings.
 PLATFORM_VARIABLES = {
     "FUNCTION_TARGET", "FUNCTION_SOURCE",  # docker/Dockerfile.functions' CMD
+    "NVIDIA_DRIVER_CAPABILITIES",  # the NVIDIA container runtime, in GPU Jobs
     "POD_NAME",  # nsqd's --broadcast-address
     "PGDATA",  # the postgres image
     "HOME", "MINIO_UPDATE", "MINIO_BROWSER", "MINIO_NOTIFY_NSQ_ENABLE",
@@ -61,7 +64,7 @@ def _worker(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]
 
 def _worker_settings(docs: list[dict[str, Any]]) -> Settings:
     deployment, container = _worker(docs)
-    return Settings.from_env(container_environment(deployment, container, docs))
+    return Settings.from_env(container_environment(deployment, container, docs), sign_in=False)
 
 
 def _config_map(docs: list[dict[str, Any]]) -> dict[str, str]:
@@ -90,7 +93,7 @@ def test_worker_env_sets_every_processing_setting_and_production_accepts_it(flav
     assert env["MEDIAVAULT_ENV"] == "production"
     missing = settings_variables("ProcessingSettings") - set(env)
     assert not missing, f"the worker leaves these to defaults: {sorted(missing)}"
-    settings = Settings.from_env(env)
+    settings = Settings.from_env(env, sign_in=False)
     processing = settings.processing
     assert processing.executor == "kubernetes"
     assert processing.gpu_enabled is (flavour == "gpu")
@@ -106,7 +109,10 @@ def test_worker_env_sets_every_processing_setting_and_production_accepts_it(flav
     ), "Jobs must not carry the worker's Job-creating identity"
     config_maps = {d["metadata"]["name"] for d in by_kind(docs, "ConfigMap")}
     assert processing.job_env_configmap in config_maps
-    assert {"secretRef": {"name": processing.job_env_secret}} in container["envFrom"]
+    # The Jobs get exactly the worker's Secrets.
+    assert [{"secretRef": {"name": name}} for name in processing.job_env_secrets] == [
+        source for source in container["envFrom"] if "secretRef" in source
+    ]
 
 
 def test_no_secret_in_the_config_map_or_the_worker_env() -> None:
@@ -114,21 +120,23 @@ def test_no_secret_in_the_config_map_or_the_worker_env() -> None:
     (config,) = [
         d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == "mediavault-config"
     ]
-    assert not set(config["data"]) & set(DUMMY_SECRETS)
+    assert not set(config["data"]) & SECRET_VARIABLES
     _, container = _worker(docs)
     literal = {item["name"] for item in container["env"] if "value" in item}
-    assert not literal & set(DUMMY_SECRETS)
+    assert not literal & SECRET_VARIABLES
 
 
 def test_no_env_var_in_the_manifests_is_unknown() -> None:
-    names: set[str] = set()
+    # What the Secrets hold too (they are not rendered; the program's are checked against these).
+    names: set[str] = set(SECRET_VARIABLES)
     for docs in FLAVOURS.values():
-        for doc in docs:
+        job = build_job(_worker_settings(docs).processing, str(uuid.uuid4()))
+        for doc in [*docs, job]:
             if doc["kind"] == "ConfigMap":
                 names |= set(doc.get("data", {}))
             for container in containers(doc):
                 names |= {item["name"] for item in container.get("env", [])}
-    assert "PROCESSING_IMAGE" in names
+    assert {"PROCESSING_IMAGE", "S3_WORKER_SECRET_KEY", "NVIDIA_DRIVER_CAPABILITIES"} <= names
     assert not unknown_variables(names)
 
 
@@ -150,8 +158,46 @@ def test_the_job_the_worker_builds_from_its_env_is_valid_and_admitted(flavour: s
     assert (GPU_RESOURCE in limits) is (flavour == "gpu")
     # The NetworkPolicies must let the Job reach PostgreSQL, MinIO and NSQ.
     for policy in by_kind(docs, "NetworkPolicy"):
+        if "Ingress" not in policy["spec"]["policyTypes"]:
+            continue
         peers = [p["podSelector"]["matchLabels"] for p in policy["spec"]["ingress"][0]["from"]]
         assert any(peer.items() <= pod["metadata"]["labels"].items() for peer in peers)
+
+
+@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+def test_a_jobs_limits_fit_inside_its_pod(flavour: str) -> None:
+    docs = FLAVOURS[flavour]
+    job = build_job(_worker_settings(docs).processing, str(uuid.uuid4()))
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    # What the Job itself reads: the ConfigMap and its Secrets, not the worker's own variables.
+    env = container_environment(job, container, docs)
+    processing = Settings.from_env(env, sign_in=False).processing
+    memory_limit = quantity("limit", container["resources"]["limits"]["memory"])
+    # ffmpeg hits its own address-space cap (a clear `failed`) before the cgroup OOM-kills the Job.
+    assert 0 < processing.max_memory_bytes <= memory_limit - JOB_MEMORY_HEADROOM
+    # The Job's scratch directory is the emptyDir with a sizeLimit.
+    (mount,) = container["volumeMounts"]
+    assert mount["mountPath"] == processing.scratch_dir
+    (volume,) = [
+        v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]
+    ]
+    assert volume["emptyDir"]["sizeLimit"]
+    # Kubernetes' deadline never cuts short a job MediaVault's own timeout would still allow.
+    assert job["spec"]["activeDeadlineSeconds"] > processing.job_timeout_seconds
+    # The worker's /tmp is bounded too.
+    deployment, worker = _worker(docs)
+    (tmp,) = deployment["spec"]["template"]["spec"]["volumes"]
+    assert tmp["emptyDir"]["sizeLimit"]
+    assert [m["mountPath"] for m in worker["volumeMounts"]] == ["/tmp"]
+
+
+def test_ffmpegs_memory_follows_the_jobs_limit_and_a_tiny_limit_stops_the_program() -> None:
+    docs = kube_objects(jobMemoryLimit="8Gi")
+    assert _config_map(docs)["PROCESSING_MAX_MEMORY_BYTES"] == str(
+        8 * 1024**3 - JOB_MEMORY_HEADROOM
+    )
+    with pytest.raises(ValueError, match=r"refuse.*PROCESSING_JOB_MEMORY_LIMIT.*jobMemoryLimit"):
+        kube_objects(jobMemoryLimit="768Mi", jobMemoryRequest="512Mi")
 
 
 def test_gpu_config_reaches_the_jobs() -> None:
@@ -286,8 +332,29 @@ def _skaffold_replace(
     return result
 
 
-def test_the_secret_skaffold_creates_holds_what_the_program_puts_in_it() -> None:
-    hook = (ROOT / "skaffold.yaml").read_text()
-    created = set(re.findall(r"--from-literal=(\w+)=", hook))
-    (secret,) = by_kind(kube_objects(), "Secret")
-    assert created == set(secret["stringData"]["value"]) == set(DUMMY_SECRETS)
+# One `--from-literal=KEY=VALUE` of the hook; VALUE is "$(random N)", "${VAR:-…}" or plain.
+_LITERAL = r"--from-literal=(\w+)=(\"[^\"]*\"|[^\s;]+)"
+
+
+def test_the_secrets_skaffold_creates_hold_what_the_program_puts_in_them() -> None:
+    hook = yaml.safe_load((ROOT / "skaffold.yaml").read_text())["manifests"]["hooks"]["before"]
+    script = hook[0]["host"]["command"][-1]
+    # `secret NAME --from-literal=…` lines (the hook's shell function) between semicolons.
+    commands = [line.strip().split(maxsplit=2) for line in script.split(";")]
+    created = {
+        words[1]: dict(re.findall(_LITERAL, words[2]))
+        for words in commands
+        if words and words[0] == "secret"
+    }
+    program = {
+        d["metadata"]["name"]: d["stringData"]["value"] for d in by_kind(kube_objects(), "Secret")
+    }
+    assert (
+        {name: set(data) for name, data in created.items()}
+        == {name: set(data) for name, data in program.items()}
+        == {name: set(data) for name, data in DUMMY_SECRETS.items()}
+    )
+    for name, data in created.items():
+        for key, value in data.items():
+            if not value.startswith('"'):  # a fixed value (user names, access keys), not random
+                assert value == program[name][key] == DUMMY_SECRETS[name][key], (name, key)

@@ -120,6 +120,19 @@ def test_cpu_job_validates_and_carries_the_settings() -> None:
     assert pod_spec(job)["automountServiceAccountToken"] is False
 
 
+def test_job_takes_every_secret_named_and_no_other() -> None:
+    job = build_job(
+        processing_settings(PROCESSING_JOB_SECRET="mv-shared, mv-worker-storage"), MEDIA_ID
+    )
+
+    assert container(job)["envFrom"] == [
+        {"configMapRef": {"name": "mediavault-config"}},
+        {"secretRef": {"name": "mv-shared"}},
+        {"secretRef": {"name": "mv-worker-storage"}},
+    ]
+    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+
+
 def test_job_labels_match_the_stack_and_name_the_media() -> None:
     job = build_job(processing_settings(), MEDIA_ID)
 
