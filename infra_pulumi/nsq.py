@@ -88,6 +88,10 @@ class Nsq(pulumi.ComponentResource):
                 f"--broadcast-address=$(POD_NAME).{NSQD_PEERS}.{ns}.svc.cluster.local",
                 f"--lookupd-tcp-address={LOOKUPD_SERVICE}:{LOOKUPD_TCP_PORT}",
                 f"--max-msg-timeout={MAX_MSG_TIMEOUT}",
+                # Every message goes to the volume, synced with its queue positions, none is held
+                # only in memory: an nsqd that is killed or evicted loses no upload event.
+                "--mem-queue-size=0",
+                "--sync-every=1",
             ],
             nsqd_ports,
             volume=k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),

@@ -26,7 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     oauth.add_argument("--username", default="alice", help="who every sign-in is")
     oauth.add_argument("--user-id", default="100000000000000001", help="their Discord id")
     oauth.add_argument("--guild-id", action="append", default=[], help="servers they are in")
-    commands.add_parser("reconcile", help="clean abandoned uploads, re-enqueue stuck ones")
+    reconcile = commands.add_parser(
+        "reconcile", help="clean abandoned uploads, re-enqueue stuck ones (once, or on a schedule)"
+    )
+    reconcile.add_argument(
+        "--every", type=float, metavar="SECONDS", help="run again every SECONDS until stopped"
+    )
     commands.add_parser("worker", help="process uploads from the NSQ topic")
     gateway = commands.add_parser("gateway", help="serve the local gateway")
     gateway.add_argument("--host", default="127.0.0.1")
@@ -72,7 +77,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in ("dev", "dev-discord"):
         return _dev(args, settings)
     if args.command == "reconcile":
-        return _reconcile(settings)
+        return _reconcile(settings, args.every)
     if args.command == "worker":
         from mediavault.services import Services
         from processing.worker import run_worker
@@ -132,27 +137,18 @@ def _create_token(settings: Settings, username: str, name: str) -> int:
     return 0
 
 
-def _reconcile(settings: Settings) -> int:
-    from mediavault.reconcile import clean_abandoned_uploads, requeue_stuck
+def _reconcile(settings: Settings, every: float | None) -> int:
+    from mediavault.reconcile import reconcile_forever, reconcile_once
     from mediavault.services import Services
 
     services = Services.from_settings(settings)
     try:
-        abandoned = clean_abandoned_uploads(
-            services.pool, services.storage, settings.uploads.pending_max_age_seconds
-        )
-        # A pending upload whose object has been there a minute lost its event.
-        requeued = requeue_stuck(
-            services.pool, services.storage, settings.queue,
-            pending_after=60, stale_after=settings.processing.stale_after_seconds,
-        )  # fmt: skip
+        if every is None:
+            reconcile_once(services)
+        else:
+            reconcile_forever(services, every)
     finally:
         services.close()
-    logger.info(
-        "reconcile: %d abandoned uploads removed, %d re-enqueued",
-        abandoned.removed,
-        len(requeued),
-    )
     return 0
 
 

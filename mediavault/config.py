@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class DatabaseSettings:
     pool_min_size: int
     pool_max_size: int
     connect_timeout_seconds: int
+    pool_timeout_seconds: float
 
     def conninfo(self) -> str:
         """A libpq connection string (password included; never log it)."""
@@ -110,6 +112,8 @@ class UploadSettings:
     allowed_content_types: tuple[str, ...]
     user_quota_bytes: int
     pending_max_age_seconds: int
+    max_pending_per_user: int
+    per_user_per_minute: int
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,7 @@ class ProcessingSettings:
     seconds_per_hd_second: int
     max_jobs_per_owner: int
     scratch_dir: str
+    worker_id: str
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,10 @@ class Settings:
                 pool_min_size=env.integer("POSTGRES_POOL_MIN_SIZE", 1, minimum=0),
                 pool_max_size=env.integer("POSTGRES_POOL_MAX_SIZE", 10, minimum=1),
                 connect_timeout_seconds=env.integer("POSTGRES_CONNECT_TIMEOUT_SECONDS", 3, 1),
+                # How long a request waits for a connection before it answers 503.
+                pool_timeout_seconds=env.number(
+                    "POSTGRES_POOL_TIMEOUT_SECONDS", 1.0, minimum=0.1, maximum=60
+                ),
             ),
             storage=StorageSettings(
                 endpoint=env.address("S3_ENDPOINT", "127.0.0.1:19000", required=True),
@@ -274,6 +283,8 @@ class Settings:
                 pending_max_age_seconds=env.integer(
                     "PENDING_UPLOAD_MAX_AGE_SECONDS", 24 * 3600, minimum=60
                 ),
+                max_pending_per_user=env.integer("MAX_PENDING_UPLOADS_PER_USER", 500, minimum=1),
+                per_user_per_minute=env.integer("UPLOADS_PER_USER_PER_MINUTE", 600, minimum=1),
             ),
             transcode=TranscodeSettings(
                 encoder=env.choice("TRANSCODE_ENCODER", "auto", ENCODERS),
@@ -324,6 +335,9 @@ class Settings:
                 ),
                 max_jobs_per_owner=env.integer("PROCESSING_MAX_JOBS_PER_OWNER", 1, minimum=1),
                 scratch_dir=env.text("PROCESSING_SCRATCH_DIR", ""),
+                # Jobs a worker of this id held when it died are taken back when it restarts:
+                # give each worker on one host its own id.
+                worker_id=env.text("WORKER_ID", socket.gethostname()),
             ),
         )
         if settings.database.pool_min_size > settings.database.pool_max_size:
@@ -414,6 +428,16 @@ class _Reader:
             raise ConfigError(name, f"must be at least {minimum}, got {value}")
         if maximum is not None and value > maximum:
             raise ConfigError(name, f"must be at most {maximum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, minimum: float, maximum: float) -> float:
+        raw = self._raw(name, str(default))
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be a number, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(name, f"must be within {minimum:g}..{maximum:g}, got {raw!r}")
         return value
 
     def boolean(self, name: str, *, default: bool) -> bool:

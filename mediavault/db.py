@@ -19,19 +19,23 @@ logger = logging.getLogger(__name__)
 
 
 def create_pool(settings: DatabaseSettings, *, open_now: bool = True) -> Pool:
-    """A pool that checks connections on checkout, so a restarted server heals it."""
+    """A pool that checks connections on checkout, so a restarted server heals it.
+
+    Waiting for a connection is short (POSTGRES_POOL_TIMEOUT_SECONDS), and once the database
+    is seen down, callers fail at once for a moment instead of each waiting again.
+    """
     from psycopg import Connection
     from psycopg.rows import DictRow, dict_row
     from psycopg_pool import ConnectionPool
 
-    pool: Pool = ConnectionPool(
+    pool: Pool = _pool_class()(
         settings.conninfo(),
         connection_class=Connection[DictRow],
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         kwargs={"row_factory": dict_row},
         check=ConnectionPool.check_connection,
-        timeout=float(settings.connect_timeout_seconds),
+        timeout=settings.pool_timeout_seconds,
         # Give up a failing slot quickly: the next request then grows the pool with a fresh,
         # immediate attempt, so a restarted database is picked up within seconds, not minutes.
         reconnect_timeout=10.0,
@@ -48,3 +52,42 @@ def ping(pool: Pool, timeout: float = 2.0) -> None:
     """Raise if PostgreSQL cannot answer a trivial query within the timeout."""
     with pool.connection(timeout=timeout) as conn:
         conn.execute("SELECT 1")
+
+
+# After a failure, fail fast for this long; then one caller tries the database again.
+_FAIL_FAST_SECONDS = 2.0
+
+
+def _pool_class() -> type[Pool]:
+    """ConnectionPool that remembers an outage (state of this pool, not of the module)."""
+    import time
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    from psycopg import Connection, OperationalError
+    from psycopg.rows import DictRow
+    from psycopg_pool import ConnectionPool, PoolTimeout
+
+    class FailFastPool(ConnectionPool[Connection[DictRow]]):
+        _down_until = 0.0
+
+        @contextmanager
+        def connection(self, timeout: float | None = None) -> Iterator[Connection[DictRow]]:
+            if time.monotonic() < self._down_until:
+                raise PoolTimeout("PostgreSQL was unreachable a moment ago")
+            try:
+                with super().connection(timeout) as conn:
+                    yield conn
+            except OperationalError:  # PoolTimeout too
+                self._down_until = time.monotonic() + _FAIL_FAST_SECONDS
+                raise
+
+    return FailFastPool
+
+
+def is_outage(error: BaseException) -> bool:
+    """True for errors that mean PostgreSQL is unreachable (not that a query was wrong)."""
+    import sys
+
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.OperationalError)

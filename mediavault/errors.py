@@ -13,6 +13,7 @@ MediaVaultError
     ├── Conflict                409 conflict
     ├── PayloadTooLarge         413 payload_too_large
     ├── UnsupportedMediaType    415 unsupported_media_type
+    ├── TooManyRequests         429 too_many_requests (with Retry-After)
     ├── BadGateway              502 provider_error (Discord refused or failed)
     └── ServiceUnavailable      503 service_unavailable
 """
@@ -114,6 +115,17 @@ class UnsupportedMediaType(HTTPError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class TooManyRequests(HTTPError):
+    """A limit on how much or how fast was reached; try again after `retry_after` seconds."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class BadGateway(HTTPError):

@@ -52,11 +52,12 @@ WITH target AS (
     FROM target WHERE m.id = target.id
     RETURNING m.id, m.owner_id, m.upload_key, m.original_key, m.size_bytes, m.content_type
 ), job AS (
-    INSERT INTO processing_jobs (media_id, state, attempts, started_at, heartbeat_at)
-    SELECT id, 'running', 1, now(), now() FROM moved
+    INSERT INTO processing_jobs (media_id, state, attempts, started_at, heartbeat_at, worker_id)
+    SELECT id, 'running', 1, now(), now(), %(worker)s FROM moved
     ON CONFLICT (media_id) DO UPDATE SET state = 'running',
         attempts = processing_jobs.attempts + 1, progress = 0, error = NULL,
-        started_at = now(), heartbeat_at = now(), finished_at = NULL, updated_at = now()
+        started_at = now(), heartbeat_at = now(), finished_at = NULL, updated_at = now(),
+        worker_id = %(worker)s
     RETURNING media_id, attempts
 )
 SELECT moved.*, job.attempts FROM moved JOIN job ON job.media_id = moved.id
@@ -79,13 +80,27 @@ def _claim_of(row: dict[str, Any]) -> Claim:
 
 
 def claim(
-    conn: DictConnection, key: str, stale_after_seconds: int, per_owner: int = 1_000_000
+    conn: DictConnection,
+    key: str,
+    stale_after_seconds: int,
+    per_owner: int = 1_000_000,
+    worker_id: str | None = None,
 ) -> Claim | None:
     """Take the upload stored at this key for processing; None if it is not to be taken now."""
-    row = conn.execute(
-        _CLAIM, {"key": key, "stale": stale_after_seconds, "per_owner": per_owner}
-    ).fetchone()
+    params = {"key": key, "stale": stale_after_seconds, "per_owner": per_owner, "worker": worker_id}
+    row = conn.execute(_CLAIM, params).fetchone()
     return None if row is None else _claim_of(row)
+
+
+def take_back(conn: DictConnection, worker_id: str) -> list[dict[str, Any]]:
+    """Jobs a worker of this id was running when it died: claimable again at once."""
+    return conn.execute(
+        "UPDATE processing_jobs j SET heartbeat_at = NULL, state = 'queued', updated_at = now()"
+        " FROM media m WHERE m.id = j.media_id AND m.status = 'processing'"
+        " AND j.state = 'running' AND j.worker_id = %s"
+        " RETURNING m.id, coalesce(m.original_key, m.upload_key) AS source_key, m.size_bytes",
+        (worker_id,),
+    ).fetchall()
 
 
 def unclaimed(conn: DictConnection, key: str, stale_after_seconds: int) -> Unclaimed:
@@ -216,18 +231,31 @@ def reset_for_retry(conn: DictConnection, owner_id: str, media_id: str) -> dict[
     return row
 
 
-def stuck(
-    conn: DictConnection, pending_after_seconds: int, stale_after_seconds: int
-) -> list[dict[str, Any]]:
-    """Media whose event may be lost: pending for a while, or processing with a silent job."""
+def stale_jobs(conn: DictConnection, stale_after_seconds: int, limit: int) -> list[dict[str, Any]]:
+    """Media processing with a job gone silent (its worker or Job died), the oldest first."""
     return conn.execute(
-        "SELECT m.id, coalesce(m.original_key, m.upload_key) AS source_key, m.size_bytes,"
-        " m.status, m.upload_id FROM media m"
-        " LEFT JOIN processing_jobs j ON j.media_id = m.id"
-        " WHERE (m.status = 'pending' AND m.upload_id IS NULL"
-        "        AND m.updated_at < now() - make_interval(secs => %s))"
-        "    OR (m.status = 'processing' AND (j.heartbeat_at IS NULL"
-        "        OR j.heartbeat_at < now() - make_interval(secs => %s)))"
-        " ORDER BY m.updated_at LIMIT 1000",
-        (pending_after_seconds, stale_after_seconds),
+        "SELECT m.id, coalesce(m.original_key, m.upload_key) AS source_key, m.size_bytes"
+        " FROM media m LEFT JOIN processing_jobs j ON j.media_id = m.id"
+        " WHERE m.status = 'processing' AND (j.heartbeat_at IS NULL"
+        "       OR j.heartbeat_at < now() - make_interval(secs => %s))"
+        " ORDER BY j.heartbeat_at NULLS FIRST LIMIT %s",
+        (stale_after_seconds, limit),
+    ).fetchall()
+
+
+def pending_to_check(
+    conn: DictConnection, pending_after_seconds: int, limit: int
+) -> list[dict[str, Any]]:
+    """Single-PUT uploads pending a while whose event may be lost, least recently checked first.
+
+    Each row is stamped as checked, so that successive passes walk through all of them however
+    many abandoned uploads there are.
+    """
+    return conn.execute(
+        "WITH batch AS (SELECT id FROM media WHERE status = 'pending' AND upload_id IS NULL"
+        "   AND upload_key IS NOT NULL AND updated_at < now() - make_interval(secs => %s)"
+        "   ORDER BY reconciled_at NULLS FIRST, created_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+        " UPDATE media m SET reconciled_at = now() FROM batch WHERE m.id = batch.id"
+        " RETURNING m.id, m.upload_key AS source_key, m.size_bytes",
+        (pending_after_seconds, limit),
     ).fetchall()

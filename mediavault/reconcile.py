@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mediavault.config import QueueSettings
     from mediavault.db import Pool
+    from mediavault.services import Services
     from mediavault.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -47,19 +48,67 @@ def clean_abandoned_uploads(pool: Pool, storage: Storage, max_age_seconds: int) 
 
 
 def requeue_stuck(
-    pool: Pool, storage: Storage, queue: QueueSettings, pending_after: int, stale_after: int
+    pool: Pool,
+    storage: Storage,
+    queue: QueueSettings,
+    pending_after: int,
+    stale_after: int,
+    *,
+    batch: int = 1000,
 ) -> list[str]:
-    """Publish a fresh event for uploads whose event was lost or whose job went silent."""
+    """Publish a fresh event for uploads whose job went silent or whose event was lost.
+
+    Silent jobs and waiting uploads are looked up separately: no number of abandoned uploads
+    can keep a stuck job from being found.
+    """
     from mediavault import jobs
-    from mediavault.queue import object_created_message, publish
 
     with pool.connection() as conn:
-        rows = jobs.stuck(conn, pending_after, stale_after)
+        silent = jobs.stale_jobs(conn, stale_after, batch)
+        pending = jobs.pending_to_check(conn, pending_after, batch)
+    # A pending upload without its object is still uploading, or abandoned (cleaned elsewhere).
+    arrived = [row for row in pending if storage.exists(row["source_key"])]
     requeued = []
-    for row in rows:
-        if row["status"] == "pending" and not storage.exists(row["source_key"]):
-            continue  # still uploading, or abandoned: clean_abandoned_uploads decides
-        publish(queue, object_created_message(storage.bucket, row["source_key"], row["size_bytes"]))
+    for row in [*silent, *arrived]:
+        enqueue(queue, storage.bucket, row)
         requeued.append(str(row["id"]))
         logger.info("re-enqueued", extra={"media_id": str(row["id"])})
     return requeued
+
+
+def enqueue(queue: QueueSettings, bucket: str, row: dict[str, Any]) -> None:
+    """Publish the event that gets one media processed."""
+    from mediavault.queue import object_created_message, publish
+
+    publish(queue, object_created_message(bucket, row["source_key"], row["size_bytes"]))
+
+
+def reconcile_once(services: Services) -> None:
+    """One pass: remove abandoned uploads, re-enqueue lost events and silent jobs."""
+    settings = services.settings
+    abandoned = clean_abandoned_uploads(
+        services.pool, services.storage, settings.uploads.pending_max_age_seconds
+    )
+    # A pending upload whose object has been there a minute lost its event.
+    requeued = requeue_stuck(
+        services.pool, services.storage, settings.queue,
+        pending_after=60, stale_after=settings.processing.stale_after_seconds,
+    )  # fmt: skip
+    logger.info(
+        "reconcile: %d abandoned uploads removed, %d re-enqueued", abandoned.removed, len(requeued)
+    )
+
+
+def reconcile_forever(services: Services, every_seconds: float) -> None:
+    """A pass every so often (the first after one interval) until SIGTERM/SIGINT."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(every_seconds):
+        try:
+            reconcile_once(services)
+        except Exception:  # a dependency is down: the next pass tries again
+            logger.exception("reconcile pass failed")

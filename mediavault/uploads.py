@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mediavault.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType
+from mediavault.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    UnsupportedMediaType,
+)
 from mediavault.mediatypes import announced_format, kind_of
 from mediavault.storage import upload_key
 from mediavault.text import clean_text
@@ -94,6 +101,7 @@ def start_upload(
     multipart = upload.size_bytes > settings.uploads.multipart_threshold_bytes
     with pool.connection() as conn, conn.transaction():
         _check_quota(conn, owner_id, upload.size_bytes, settings.uploads.user_quota_bytes)
+        _check_pace(conn, owner_id, settings.uploads)
         conn.execute(
             "INSERT INTO media (id, owner_id, title, filename, content_type, kind,"
             " size_bytes, upload_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -144,10 +152,10 @@ def part_sizes(size: int, part_size: int) -> list[tuple[int, int]]:
 
 
 def _check_quota(conn: DictConnection, owner_id: str, size: int, quota: int) -> None:
+    # Serialise one user's concurrent uploads so two of them cannot both squeeze under a limit.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (owner_id,))
     if quota <= 0:
         return
-    # Serialise one user's concurrent uploads so two of them cannot both squeeze under the quota.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (owner_id,))
     row = conn.execute(
         # Refused uploads hold no bytes (their keys are cleared when their bytes are removed).
         "SELECT coalesce(sum(size_bytes), 0) AS used FROM media WHERE owner_id = %s"
@@ -159,6 +167,30 @@ def _check_quota(conn: DictConnection, owner_id: str, size: int, quota: int) -> 
         raise PayloadTooLarge(
             f"this upload would exceed your storage quota ({used} of {quota} bytes used)",
             code="quota_exceeded",
+        )
+
+
+def _check_pace(conn: DictConnection, owner_id: str, limits: UploadSettings) -> None:
+    """At most so many unfinished uploads per user, and so many new ones a minute."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE status = 'pending') AS pending,"
+        " count(*) FILTER (WHERE created_at > now() - interval '1 minute') AS recent"
+        " FROM media WHERE owner_id = %s"
+        " AND (status = 'pending' OR created_at > now() - interval '1 minute')",
+        (owner_id,),
+    ).fetchone()
+    assert row is not None
+    if row["pending"] >= limits.max_pending_per_user:
+        raise TooManyRequests(
+            f"{row['pending']} uploads are unfinished; finish or cancel some first",
+            retry_after=60,
+            code="too_many_pending_uploads",
+        )
+    if row["recent"] >= limits.per_user_per_minute:
+        raise TooManyRequests(
+            f"at most {limits.per_user_per_minute} uploads a minute; slow down",
+            retry_after=60,
+            code="upload_rate_limited",
         )
 
 

@@ -26,6 +26,7 @@ from mediavault.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    StorageError,
 )
 from mediavault.logs import correlation_id
 from mediavault.metrics import HttpMetrics
@@ -119,8 +120,12 @@ def _json_default(value: object) -> str:
 
 
 def error_response(error: HTTPError, extra: Mapping[str, object] | None = None) -> Response:
-    """The JSON error shape of DESIGN.md."""
-    return json_response({**error.to_dict(), **(extra or {})}, status=error.status)
+    """The JSON error shape of DESIGN.md (with Retry-After when the error knows it)."""
+    response = json_response({**error.to_dict(), **(extra or {})}, status=error.status)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def set_cookie(
@@ -238,22 +243,32 @@ class FunctionApp:
             route = endpoint.pattern
             context = RequestContext(request, self.services.get(), request_id)
             return route, endpoint.handler(context, **arguments)
-        except RoutingNotFound:
-            return route, error_response(NotFound(f"no route for {request.path}"))
-        except RoutingMethodNotAllowed as error:
+        except Exception as error:  # every failure becomes JSON, never a traceback
+            return route, self._failure(request, route, error)
+
+    def _failure(self, request: Request, route: str, error: Exception) -> Response:
+        """The JSON response for an exception raised while answering."""
+        if isinstance(error, RoutingNotFound):
+            return error_response(NotFound(f"no route for {request.path}"))
+        if isinstance(error, RoutingMethodNotAllowed):
             response = error_response(MethodNotAllowed(f"{request.method} not allowed here"))
             response.headers["Allow"] = ", ".join(error.valid_methods or ())
-            return route, response
-        except HTTPError as error:
-            return route, _unread_body_safe(error_response(error))
-        except RequestEntityTooLarge:  # a form read past the limit
+            return response
+        if isinstance(error, RequestEntityTooLarge):  # a form read past the limit
             limit = self.settings.max_json_bytes
-            too_large = PayloadTooLarge(f"request bodies may be at most {limit} bytes")
-            return route, _unread_body_safe(error_response(too_large))
-        except Exception:
-            logger.exception("unhandled error", extra={"function": self.name, "route": route})
-            body = {"error": {"code": "internal", "message": "internal error"}}
-            return route, json_response(body, status=500)
+            error = PayloadTooLarge(f"request bodies may be at most {limit} bytes")
+        if isinstance(error, HTTPError):
+            return _unread_body_safe(error_response(error))
+        outage = _outage(error)
+        if outage is not None:
+            logger.warning("%s unavailable: %s", outage, type(error).__name__,
+                           extra={"function": self.name, "route": route})  # fmt: skip
+            unavailable = error_response(ServiceUnavailable(f"{outage} is unavailable; retry"))
+            unavailable.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return unavailable
+        logger.exception("unhandled error", extra={"function": self.name, "route": route})
+        body = {"error": {"code": "internal", "message": "internal error"}}
+        return json_response(body, status=500)
 
     def _preflight(self, origin: str | None) -> Response:
         if origin != self.cors_origin:
@@ -288,6 +303,23 @@ class FunctionApp:
     def _metrics(self, context: RequestContext) -> Response:
         body, content_type = self.metrics.exposition()
         return Response(body, status=200, content_type=content_type)
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+def _outage(error: Exception) -> str | None:
+    """Which dependency an error says is down (PostgreSQL, storage), or None for a bug."""
+    from mediavault.db import is_outage
+
+    if is_outage(error):
+        return "the database"
+    if isinstance(error, StorageError | ConnectionError | TimeoutError):
+        return "storage"
+    # minio's HTTP client: a refused or timed-out connection to MinIO.
+    if type(error).__module__.startswith("urllib3"):
+        return "storage"
+    return None
 
 
 def _unread_body_safe(response: Response) -> Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -249,12 +249,17 @@ class _Job:
             copy_video=copy,
             max_frames=self.limits.max_frames,
         )
+        sandbox = self.sandbox
+        if self.used_encoder == "hevc_nvenc":
+            # CUDA reserves a huge address space at start-up: an address-space cap would stop
+            # NVENC before it encodes a frame. The Job's memory limit still bounds real use.
+            sandbox = replace(sandbox, memory_bytes=None)
         clock = time.monotonic()
         result = transcode(
             media, self.scratch / "hevc.mp4", probe, options,
             timeout=self.timeout, on_progress=self.beat.progress, on_heartbeat=self.beat.beat,
             heartbeat_interval=float(self.settings.processing.heartbeat_seconds),
-            sandbox=self.sandbox,
+            sandbox=sandbox,
         )  # fmt: skip
         self.timings["transcode"] = time.monotonic() - clock
         self.encode_fps = result.encode_fps

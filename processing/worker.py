@@ -139,8 +139,10 @@ class Worker:
         """Claim and process one upload; a requeue delay in seconds, or None when done."""
         processing = self.settings.processing
         with self.services.pool.connection() as conn:
+            # Jobs that run here are ours to take back after a crash; Kubernetes Jobs are not.
+            owner = processing.worker_id if self.dispatch is None else None
             claim = jobs.claim(
-                conn, key, processing.stale_after_seconds, processing.max_jobs_per_owner
+                conn, key, processing.stale_after_seconds, processing.max_jobs_per_owner, owner
             )
             state = jobs.unclaimed(conn, key, processing.stale_after_seconds) if not claim else None
         if claim is None:
@@ -220,6 +222,22 @@ class Worker:
         self.metrics.jobs.labels(result, self.encoder.encoder).inc()
 
 
+def take_back_jobs(services: Services) -> None:
+    """Re-enqueue the jobs this worker had when it was killed, without waiting for staleness."""
+    from mediavault.errors import MediaVaultError
+    from mediavault.reconcile import enqueue
+
+    settings = services.settings
+    with services.pool.connection() as conn:
+        rows = jobs.take_back(conn, settings.processing.worker_id)
+    for row in rows:
+        try:
+            enqueue(settings.queue, services.storage.bucket, row)
+        except MediaVaultError as error:  # nsqd down: the reconcile pass will publish it
+            logger.warning("could not re-enqueue a job taken back: %s", error)
+        logger.info("took back a job of the previous worker", extra={"media_id": str(row["id"])})
+
+
 def serve_health(worker: Worker) -> Any:
     """/healthz (PostgreSQL and MinIO) and /metrics on the worker's port, on the same IOLoop."""
     import tornado.web
@@ -277,6 +295,8 @@ def run_worker(services: Services) -> int:
         logger.warning("HEVC encoder: %s (asked for %s: %s)", encoder.encoder,
                        encoder.requested, encoder.fallback_reason)  # fmt: skip
     remove_orphans(settings.processing.scratch_dir)
+    if settings.processing.executor == "local":
+        take_back_jobs(services)
     metrics = WorkerMetrics(settings.queue)
     if settings.processing.executor == "local":
         metrics.encoder_chosen(encoder)

@@ -16,6 +16,7 @@ from mediavault.devstack.services import (
     gateway_spec,
     infrastructure,
     init_postgres_cluster,
+    reconcile_spec,
     wait_ready,
     wait_until,
     worker_spec,
@@ -43,7 +44,7 @@ def run_dev_stack(layout: StackLayout, binaries: Binaries) -> int:
         # No Discord application configured: sign-in goes to the development provider.
         infra.append(oauth)
     functions = [*function_specs(layout, binaries), worker_spec(layout, binaries)]
-    specs = [*infra, *functions, gateway_spec(layout, binaries)]
+    specs = [*infra, *functions, reconcile_spec(layout, binaries), gateway_spec(layout, binaries)]
     manager = Manager(printer=Printer())
     for spec in specs:
         manager.add_process(

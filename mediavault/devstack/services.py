@@ -159,6 +159,10 @@ def infrastructure(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]
                 "--broadcast-address=127.0.0.1",
                 f"--lookupd-tcp-address=127.0.0.1:{layout.lookupd_tcp_port}",
                 "--max-msg-timeout=1h",
+                # Messages only on disk, written through with their queue positions: a killed
+                # nsqd loses none (a position synced only every 2 s would lose the last ones).
+                "--mem-queue-size=0",
+                "--sync-every=1",
             ),
             ready_url=f"http://{nsqd_host}:{nsqd_http}/ping",
         ),
@@ -234,6 +238,20 @@ def worker_spec(layout: StackLayout, binaries: Binaries) -> ServiceSpec:
         ready_url=f"http://{processing.host}:{processing.port}/healthz",
         env=layout.worker_env(),
     )
+
+
+# How often the local stack's reconcile pass runs (Kubernetes runs it as a CronJob).
+RECONCILE_EVERY_SECONDS = 60
+
+
+def reconcile_spec(layout: StackLayout, binaries: Binaries) -> ServiceSpec:
+    """`mediavault reconcile` on a schedule, with the worker's storage account."""
+    return ServiceSpec(
+        "reconcile",
+        (str(binaries.python_bin / "mediavault"), "reconcile",
+         f"--every={RECONCILE_EVERY_SECONDS}"),
+        env=layout.worker_env(),
+    )  # fmt: skip
 
 
 def gateway_spec(layout: StackLayout, binaries: Binaries) -> ServiceSpec:
