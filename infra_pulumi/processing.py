@@ -129,6 +129,13 @@ class Processing(pulumi.ComponentResource):
                         )
                     ),
                 ),
+                # Its pod's name: jobs it held when its container was restarted are its to take back.
+                k8s.core.v1.EnvVarArgs(
+                    name="WORKER_ID",
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
+                    ),
+                ),
                 *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in env.items()),
             ],
             ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=s.worker_port)],

@@ -292,6 +292,7 @@ def test_every_page_passes_axe_at_desktop_and_phone_size(
         report[f"viewer-{label}"] = axe_violations(page)
         page.screenshot(path=str(artifacts_dir / f"web-viewer-{label}.png"))
         page.keyboard.press("Escape")
+        page.locator("dialog[open]").wait_for(state="detached")
         page.get_by_role("link", name="Collections").click()
         page.get_by_role("heading", name="New collection").wait_for()
         if label == "desktop":
