@@ -129,7 +129,7 @@ class Processing(pulumi.ComponentResource):
                         )
                     ),
                 ),
-                # Its pod's name: jobs it held when its container was restarted are its to take back.
+                # Its pod name: jobs it held when its container restarted are its to take back.
                 k8s.core.v1.EnvVarArgs(
                     name="WORKER_ID",
                     value_from=k8s.core.v1.EnvVarSourceArgs(

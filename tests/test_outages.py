@@ -77,10 +77,12 @@ def test_too_many_unfinished_uploads_or_too_fast_is_429(
     body = {"filename": "a.jpg", "content_type": "image/jpeg", "size_bytes": 10}
     for _ in range(3):
         poll(
-        lambda: presign.post("/api/uploads", json=body, headers=alice.headers).status_code == 201,
-        "uploads to work again after MinIO's restart",
-        30,
-    )
+            lambda: (
+                presign.post("/api/uploads", json=body, headers=alice.headers).status_code == 201
+            ),
+            "uploads to work again after MinIO's restart",
+            30,
+        )
     refused = presign.post("/api/uploads", json=body, headers=alice.headers)
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "60"
