@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +30,34 @@ def derived_url(storage: Storage, key: str | None, expires_seconds: int) -> str 
     return storage.presign_get(key, content_type, expires_seconds)
 
 
-def original_url(storage: Storage, row: dict[str, Any], expires_seconds: int) -> str | None:
-    """A URL for the checked original, as an attachment; None until it has passed the checks."""
+def original_url(
+    storage: Storage, row: dict[str, Any], expires_seconds: int, *, attachment: bool = True
+) -> str | None:
+    """A URL for the checked original (None until checked); an attachment unless shown inline."""
     if row["status"] != "ready" or not row.get("original_key"):
         return None
     content_type = row["content_type"] if announced_format(row["content_type"]) else OPAQUE
     return storage.presign_get(
-        row["original_key"], content_type, expires_seconds, download_name=row["filename"]
+        row["original_key"],
+        content_type,
+        expires_seconds,
+        download_name=row["filename"] if attachment else None,
     )
+
+
+def sources(row: dict[str, Any], url_for: Callable[[str], str | None]) -> list[dict[str, str]]:
+    """What a <video>/<audio> can play, best first, each with its MIME type and codecs.
+
+    The HEVC rendition comes first; a browser that cannot decode it skips to the original by
+    its type (`url_for` gives the URL of "playback" or "original", or None).
+    """
+    if row["kind"] not in ("video", "audio") or row["status"] != "ready":
+        return []
+    found = []
+    playback = url_for("playback") if row.get("playback_key") else None
+    if playback is not None:
+        found.append({"url": playback, "type": row.get("playback_mime") or "video/mp4"})
+    original = url_for("original")
+    if original is not None:
+        found.append({"url": original, "type": row.get("original_mime") or row["content_type"]})
+    return found

@@ -170,7 +170,8 @@ def finish_ready(
     allowed = {
         "kind", "width", "height", "duration_ms", "video_codec", "audio_codec", "video_bitrate",
         "audio_bitrate", "frame_rate", "original_size_bytes", "playback_size_bytes",
-        "playback_key", "thumbnail_key", "preview_key", "content_type",
+        "playback_key", "thumbnail_key", "preview_key", "content_type", "original_mime",
+        "playback_mime",
     }  # fmt: skip
     fields = {k: v for k, v in media_fields.items() if k in allowed}
     assignments = ", ".join(f"{name} = %({name})s" for name in fields)

@@ -25,6 +25,7 @@ MEDIA_SELECT = """
 SELECT m.id, m.owner_id, m.title, m.filename, m.content_type, m.kind, m.status, m.error,
        m.size_bytes, m.width, m.height, m.duration_ms, m.video_codec, m.audio_codec,
        m.upload_key, m.original_key, m.upload_id, m.playback_key, m.thumbnail_key,
+       m.original_mime, m.playback_mime,
        m.created_at, m.updated_at,
        coalesce((SELECT array_agg(t.name ORDER BY lower(t.name)) FROM media_tags mt
                  JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = m.id), '{}') AS tags,
@@ -202,7 +203,7 @@ def delete_media(conn: DictConnection, storage: Storage, owner_id: str, media_id
 
 def to_json(row: dict[str, Any], storage: Storage) -> dict[str, Any]:
     """The media shape of DESIGN.md, with short-lived presigned URLs for what exists."""
-    from mediavault.downloads import derived_url, original_url
+    from mediavault.downloads import derived_url, original_url, sources
 
     expiry = storage.settings.download_expiry_seconds
     # Nothing is handed out before the worker has checked it, nor after it refused it.
@@ -229,6 +230,7 @@ def to_json(row: dict[str, Any], storage: Storage) -> dict[str, Any]:
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
         "urls": {"original": original, "playback": playback, "thumbnail": thumbnail},
+        "sources": sources(row, lambda kind: _inline(storage, row, kind, expiry)),
         "processing": {
             "attempts": row["attempts"] or 0,
             "encoder": row["encoder"],
@@ -237,3 +239,12 @@ def to_json(row: dict[str, Any], storage: Storage) -> dict[str, Any]:
             "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
         },
     }
+
+
+def _inline(storage: Storage, row: dict[str, Any], kind: str, expiry: int) -> str | None:
+    """A URL to play the playback file or the original in the page."""
+    from mediavault.downloads import derived_url, original_url
+
+    if kind == "playback":
+        return derived_url(storage, row["playback_key"], expiry)
+    return original_url(storage, row, expiry, attachment=False)

@@ -27,8 +27,9 @@ _STYLE = " ".join(
 def headers(public_s3_url: str, nonce: str) -> dict[str, str]:
     """Security headers of every share page: media only from storage, nothing else at all."""
     storage = "{0.scheme}://{0.netloc}".format(urlsplit(public_s3_url))
+    # Media URLs are the share function's own (same origin), redirecting to storage.
     policy = (
-        f"default-src 'none'; img-src {storage}; media-src {storage}; "
+        f"default-src 'none'; img-src 'self' {storage}; media-src 'self' {storage}; "
         f"style-src 'nonce-{nonce}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
     return {
@@ -64,9 +65,11 @@ def _item(item: dict[str, Any]) -> str:
         else ""
     )
     if item["kind"] == "video":
-        sources = f'<source src="{escape(urls["playback"])}" type="video/mp4">'
-        if urls.get("fallback"):
-            sources += f'<source src="{escape(urls["fallback"])}">'
+        # Each source names its codecs: a browser that cannot decode one skips to the next.
+        sources = "".join(
+            f'<source src="{escape(source["url"])}" type="{escape(source["type"])}">'
+            for source in item["sources"]
+        )
         poster = f' poster="{escape(urls["thumbnail"])}"' if urls.get("thumbnail") else ""
         media = f"<video controls preload=metadata playsinline{poster}>{sources}</video>"
     elif item["kind"] == "image":

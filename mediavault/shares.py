@@ -17,9 +17,13 @@ if TYPE_CHECKING:
 
 SHARE_PREFIX = "mvsh_"
 MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
-# scrypt at n=2**14, r=8: ~16 MiB and tens of milliseconds per guess (OWASP's minimum is n=2**13).
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-UNLOCK_ATTEMPTS = 5
+# scrypt with one of OWASP's recommended settings (N=2^15, r=8, p=3: 32 MiB per hash, the same
+# work as N=2^17, p=1 for a quarter of the memory per concurrent unlock).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 3
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+# Wrong passwords allowed per window: per client, and per link from everyone together.
+CLIENT_ATTEMPTS = 5
+LINK_ATTEMPTS = 100
 UNLOCK_WINDOW_SECONDS = 900
 
 _SHARE = """
@@ -64,7 +68,9 @@ class ShareOptions:
 def hash_password(password: str) -> str:
     """A salted scrypt hash, self-describing."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=_SCRYPT_MAXMEM
+    )
     encode = base64.b64encode
     return (
         f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt).decode()}${encode(digest).decode()}"
@@ -77,10 +83,25 @@ def verify_password(password: str, stored: str) -> bool:
         _, n, r, p, salt, digest = stored.split("$")
         expected = base64.b64decode(digest)
         actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
-                                r=int(r), p=int(p), dklen=len(expected))  # fmt: skip
+                                r=int(r), p=int(p), dklen=len(expected),
+                                maxmem=_SCRYPT_MAXMEM)  # fmt: skip
     except ValueError:
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when a hash was made with weaker parameters than today's."""
+    parts = stored.split("$")
+    return parts[1:4] != [str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P)]
+
+
+def rehash(conn: DictConnection, share_id: str, password: str) -> None:
+    """Store the password again with today's parameters (it was just verified)."""
+    conn.execute(
+        "UPDATE share_links SET password_hash = %s WHERE id = %s",
+        (hash_password(password), share_id),
+    )
 
 
 def create(
@@ -145,20 +166,26 @@ def count_view(conn: DictConnection, share_id: str) -> None:
     )
 
 
-def unlock_allowed(conn: DictConnection, share_id: str) -> bool:
-    """False while the link has had too many wrong passwords in the current window."""
-    row = conn.execute(
-        "SELECT failed_unlocks < %s OR unlock_window_started_at IS NULL"
-        " OR unlock_window_started_at < now() - make_interval(secs => %s) AS allowed"
-        " FROM share_links WHERE id = %s",
-        (UNLOCK_ATTEMPTS, UNLOCK_WINDOW_SECONDS, share_id),
+def reserve_unlock_attempt(conn: DictConnection, share_id: str, client: str) -> bool:
+    """Count one more password attempt for the client and the link before checking it.
+
+    Counting first, atomically, means concurrent guesses cannot all slip in before the count
+    catches up; a right password gives its attempt back. False once either limit is reached.
+    """
+    window = {"window": UNLOCK_WINDOW_SECONDS, "id": share_id, "client": client}
+    by_client = conn.execute(
+        "INSERT INTO share_unlock_failures (share_id, client, failures, window_started_at)"
+        " VALUES (%(id)s, %(client)s, 1, now()) ON CONFLICT (share_id, client) DO UPDATE SET"
+        " failures = CASE WHEN share_unlock_failures.window_started_at"
+        "   < now() - make_interval(secs => %(window)s) THEN 1"
+        "   ELSE share_unlock_failures.failures + 1 END,"
+        " window_started_at = CASE WHEN share_unlock_failures.window_started_at"
+        "   < now() - make_interval(secs => %(window)s) THEN now()"
+        "   ELSE share_unlock_failures.window_started_at END"
+        " RETURNING failures",
+        window,
     ).fetchone()
-    return bool(row and row["allowed"])
-
-
-def record_failed_unlock(conn: DictConnection, share_id: str) -> None:
-    """Count a wrong password in the link's window (a new window once the old one is over)."""
-    conn.execute(
+    by_link = conn.execute(
         "UPDATE share_links SET"
         " failed_unlocks = CASE WHEN unlock_window_started_at IS NULL"
         "   OR unlock_window_started_at < now() - make_interval(secs => %(window)s)"
@@ -166,17 +193,44 @@ def record_failed_unlock(conn: DictConnection, share_id: str) -> None:
         " unlock_window_started_at = CASE WHEN unlock_window_started_at IS NULL"
         "   OR unlock_window_started_at < now() - make_interval(secs => %(window)s)"
         "   THEN now() ELSE unlock_window_started_at END"
-        " WHERE id = %(id)s",
-        {"window": UNLOCK_WINDOW_SECONDS, "id": share_id},
+        " WHERE id = %(id)s RETURNING failed_unlocks",
+        window,
+    ).fetchone()
+    assert by_client is not None
+    assert by_link is not None
+    return bool(
+        by_client["failures"] <= CLIENT_ATTEMPTS and by_link["failed_unlocks"] <= LINK_ATTEMPTS
     )
 
 
+def give_back_unlock_attempt(conn: DictConnection, share_id: str, client: str) -> None:
+    """The password was right: this client starts afresh and the link's count loses one."""
+    conn.execute(
+        "DELETE FROM share_unlock_failures WHERE share_id = %s AND client = %s", (share_id, client)
+    )
+    conn.execute(
+        "UPDATE share_links SET failed_unlocks = greatest(failed_unlocks - 1, 0) WHERE id = %s",
+        (share_id,),
+    )
+
+
+_ITEM = (
+    "SELECT m.id, m.status, m.title, m.kind, m.width, m.height, m.duration_ms, m.original_key,"
+    " m.playback_key, m.thumbnail_key, m.preview_key, m.filename, m.content_type,"
+    " m.original_mime, m.playback_mime"
+    " FROM collection_items i JOIN media m ON m.id = i.media_id"
+    " WHERE i.collection_id = %s AND m.status = 'ready'"
+)
+
+
 def ready_items(conn: DictConnection, collection_id: str) -> list[dict[str, Any]]:
-    """The collection's ready media in order, with the keys a share view presigns."""
-    return conn.execute(
-        "SELECT m.id, m.status, m.title, m.kind, m.width, m.height, m.duration_ms, m.original_key,"
-        " m.playback_key, m.thumbnail_key, m.preview_key, m.filename, m.content_type"
-        " FROM collection_items i JOIN media m ON m.id = i.media_id"
-        " WHERE i.collection_id = %s AND m.status = 'ready' ORDER BY i.position, i.added_at",
-        (collection_id,),
-    ).fetchall()
+    """The collection's ready media in order, with the keys a share view signs on demand."""
+    return conn.execute(_ITEM + " ORDER BY i.position, i.added_at", (collection_id,)).fetchall()
+
+
+def shared_item(conn: DictConnection, collection_id: str, media_id: str) -> dict[str, Any]:
+    """One ready media of the shared collection; NotFound for anything else."""
+    row = conn.execute(_ITEM + " AND m.id = %s", (collection_id, media_id)).fetchone()
+    if row is None:
+        raise NotFound("not in this shared collection")
+    return row

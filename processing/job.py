@@ -17,6 +17,7 @@ from mediavault.errors import StorageError
 from mediavault.logs import correlation_id
 from mediavault.mediatypes import served_type
 from mediavault.storage import ObjectChanged, ObjectMissing, derived_key, original_key
+from processing.codecs import mime_with_codecs
 from processing.errors import JobCancelled, PermanentProcessingError, TransientProcessingError
 from processing.images import preview, thumbnail
 from processing.inputs import MediaInput
@@ -145,8 +146,8 @@ class _Job:
         self.timings["download"] = time.monotonic() - clock
         self.beat.beat()
         media, probe, kind = self.check(source, read.size)
-        self.promote(media, kind, read.etag)
         self.fields = _facts(probe, kind, read.size)
+        self.promote(media, probe, kind, read.etag)
         self.timeout = self.limits.timeout_for(probe)
         self.sandbox = self.limits.sandbox_for(probe)
         if kind in ("video", "image"):
@@ -188,7 +189,7 @@ class _Job:
             raise PermanentProcessingError(f"a {media.format.name} file cannot hold {kind}")
         return media, probe, kind
 
-    def promote(self, media: MediaInput, kind: str, etag: str) -> None:
+    def promote(self, media: MediaInput, probe: Probe, kind: str, etag: str) -> None:
         """Move the checked bytes to their served key, with the type they were found to be."""
         content_type = served_type(media.format, self.claim.content_type, kind)
         target = self.claim.original_key or original_key(
@@ -206,6 +207,8 @@ class _Job:
         with self.services.pool.connection() as conn:
             jobs.record_original(conn, self.claim.media_id, target, content_type)
         self.fields["content_type"] = content_type
+        if kind in ("video", "audio"):
+            self.fields["original_mime"] = mime_with_codecs(content_type, probe)
 
     def images(self, media: MediaInput, probe: Probe, kind: str) -> None:
         clock = time.monotonic()
@@ -264,6 +267,9 @@ class _Job:
         self.timings["transcode"] = time.monotonic() - clock
         self.encode_fps = result.encode_fps
         self.add_output("hevc.mp4", result.path, "video/mp4", "playback_key")
+        # The codecs of what was written (its HEVC profile and level), for the <source> type.
+        output = probe_file(result.path, timeout=self.limits.base_seconds, sandbox=self.sandbox)
+        self.fields["playback_mime"] = mime_with_codecs("video/mp4", output)
         self.fields.update(playback_size_bytes=result.output_size, width=result.width,
                            height=result.height, video_codec="hevc")  # fmt: skip
         if not result.audio_copied and probe.audio is not None:

@@ -39,6 +39,8 @@ class VideoStream:
     pix_fmt: str | None
     bit_rate: int | None
     frame_count: int | None
+    profile: str | None = None
+    level: int | None = None
 
     @property
     def fps(self) -> float | None:
@@ -55,6 +57,7 @@ class AudioStream:
     channels: int | None
     sample_rate: int | None
     bit_rate: int | None
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,8 @@ def _video(raw: dict[str, Any]) -> VideoStream:
         pix_fmt=raw.get("pix_fmt"),
         bit_rate=_int(raw.get("bit_rate")),
         frame_count=_int(raw.get("nb_frames")),
+        profile=raw.get("profile"),
+        level=_int(raw.get("level")),
     )
 
 
@@ -266,6 +271,7 @@ def _audio(raw: dict[str, Any]) -> AudioStream:
         channels=_int(raw.get("channels")),
         sample_rate=_int(raw.get("sample_rate")),
         bit_rate=_int(raw.get("bit_rate")),
+        profile=raw.get("profile"),
     )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -65,16 +68,26 @@ def test_a_link_works_without_auth_and_its_urls_download(
     [item] = view["items"]
     assert item["id"] == media_id
     assert item["urls"]["original"] is None  # no download unless allowed
-    assert httpx.get(item["urls"]["playback"]).content == b"playback_key"
-    assert httpx.get(item["urls"]["thumbnail"]).content == b"thumbnail_key"
-    # No field carries an owner id or an object key. (The presigned URLs themselves name the
-    # object they sign, as S3 URLs do: they are checked to point at the public endpoint only.)
-    fields = json.dumps({**view, "items": [{**i, "urls": None} for i in view["items"]]})
-    assert alice.id not in fields
-    assert "originals/" not in fields
-    assert "derived/" not in fields
+    # Every URL is the share function's own: no owner id, no object key anywhere in the view.
+    text = json.dumps(view)
+    assert alice.id not in text
+    for prefix in ("originals/", "derived/", "uploads/", "X-Amz-"):
+        assert prefix not in text
+    base = f"{services.settings.api_base_url}/s/{share['token']}/m/{media_id}/"
+    assert item["urls"] == {"playback": base + "playback", "thumbnail": base + "thumbnail",
+                            "original": None}  # fmt: skip
+    assert item["sources"][0] == {"url": base + "playback", "type": "video/mp4"}
+    # Followed, they sign a short-lived storage URL on the public endpoint, and redirect there.
     public = services.storage.settings.public_url
-    assert all(u is None or u.startswith(public) for u in item["urls"].values())
+    for kind, content in (("playback", b"playback_key"), ("thumbnail", b"thumbnail_key")):
+        redirect = share_api.get(item["urls"][kind].removeprefix(services.settings.api_base_url))
+        assert redirect.status_code == 302
+        assert redirect.headers["Location"].startswith(public)
+        assert httpx.get(redirect.headers["Location"]).content == content
+    assert (
+        share_api.get(base.removeprefix(services.settings.api_base_url) + "download").status_code
+        == 404
+    )
     with services.pool.connection() as conn:
         stored = conn.execute(
             "SELECT token_hash, view_count FROM share_links WHERE id = %s", (share["id"],)
@@ -93,7 +106,9 @@ def test_allow_download_gives_the_original(
 ) -> None:
     _, share, _ = _shared(collections_api, alice, services, plant, allow_download=True)
     [item] = share_api.get(f"/api/share/{share['token']}").get_json()["items"]
-    download = httpx.get(item["urls"]["original"])
+    api = services.settings.api_base_url
+    redirect = share_api.get(item["urls"]["original"].removeprefix(api))
+    download = httpx.get(redirect.headers["Location"])
     assert download.content == b"original_key"
     assert download.headers["content-disposition"].startswith("attachment;")
 
@@ -105,9 +120,11 @@ def test_revoked_expired_and_unknown_links_look_the_same(
     services: Services,
     plant: Plant,
 ) -> None:
-    collection, share, _ = _shared(collections_api, alice, services, plant)
+    collection, share, [media_id] = _shared(collections_api, alice, services, plant)
     _, expiring, _ = _shared(collections_api, alice, services, plant, expires_in_seconds=3600)
     assert share_api.get(f"/api/share/{expiring['token']}").status_code == 200
+    thumbnail = f"/s/{share['token']}/m/{media_id}/thumbnail"
+    assert share_api.get(thumbnail).status_code == 302
     revoke = collections_api.delete(
         f"/api/collections/{collection}/shares/{share['id']}", headers=alice.headers
     )
@@ -117,6 +134,7 @@ def test_revoked_expired_and_unknown_links_look_the_same(
             "UPDATE share_links SET expires_at = now() - interval '1 second' WHERE id = %s",
             (expiring["id"],),
         )
+    assert share_api.get(thumbnail).status_code == 404  # the media URLs stop at once too
     bodies = []
     for token in (share["token"], expiring["token"], "mvsh_" + "A" * 43, "garbage"):
         response = share_api.get(f"/api/share/{token}")
@@ -171,13 +189,58 @@ def test_password_flow_and_rate_limit(
     assert share_api.get(f"/api/share/{share['token']}").status_code == 200  # the cookie is sent
 
     share_api.delete_cookie("mv_share", path=f"/api/share/{share['token']}")
-    for _ in range(4):
-        share_api.post(f"/api/share/{share['token']}/unlock", json={"password": "guess"})
-    limited = share_api.post(
-        f"/api/share/{share['token']}/unlock", json={"password": "open sesame"}
-    )
+    unlock = f"/api/share/{share['token']}/unlock"
+    for _ in range(5):
+        assert share_api.post(unlock, json={"password": "guess"}).status_code == 401
+    # This client is stopped, even with the right password...
+    limited = share_api.post(unlock, json={"password": "open sesame"})
     assert limited.status_code == 429
     assert limited.get_json()["error"]["code"] == "too_many_attempts"
+    # ...but the people the link was sent to are not locked out by the guesser.
+    elsewhere = {"X-Forwarded-For": "203.0.113.7"}
+    right = share_api.post(unlock, json={"password": "open sesame"}, headers=elsewhere)
+    assert right.status_code == 204
+
+
+def test_concurrent_guesses_are_counted_one_by_one(
+    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services,
+    plant: Plant,
+) -> None:  # fmt: skip
+    _, share, _ = _shared(collections_api, alice, services, plant, password="secret")
+    app = share_api.application
+    unlock = f"/api/share/{share['token']}/unlock"
+
+    def guess(_: int) -> int:
+        return app.test_client().post(unlock, json={"password": "wrong"}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(guess, range(24)))
+    assert statuses.count(401) == 5  # exactly the allowance was checked, however concurrent
+    assert statuses.count(429) == 19
+
+
+def test_old_password_hashes_are_upgraded_on_unlock(
+    collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services,
+    plant: Plant,
+) -> None:  # fmt: skip
+    _, share, _ = _shared(collections_api, alice, services, plant, password="x")
+    salt = b"0123456789abcdef"
+    old = hashlib.scrypt(b"legacy", salt=salt, n=2**14, r=8, p=1)
+    legacy = f"scrypt$16384$8$1${base64.b64encode(salt).decode()}${base64.b64encode(old).decode()}"
+    with services.pool.connection() as conn:
+        conn.execute(
+            "UPDATE share_links SET password_hash = %s WHERE id = %s", (legacy, share["id"])
+        )
+    unlock = f"/api/share/{share['token']}/unlock"
+    assert share_api.post(unlock, json={"password": "legacy"}).status_code == 204
+    with services.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT password_hash FROM share_links WHERE id = %s", (share["id"],)
+        ).fetchone()
+    assert row is not None
+    assert row["password_hash"].startswith("scrypt$32768$8$3$")
+    share_api.delete_cookie("mv_share", path=f"/api/share/{share['token']}")
+    assert share_api.post(unlock, json={"password": "legacy"}).status_code == 204
 
 
 def test_share_options_are_validated(collections_api: FlaskClient, alice: ApiUser) -> None:

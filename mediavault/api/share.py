@@ -18,8 +18,22 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter
 
 SHARE_COOKIE = "mv_share"
+_PRIVATE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 UNLOCK_SECONDS = 24 * 3600
 _TOKEN = re.compile(r"mvsh_[A-Za-z0-9_\-]{40,60}")
+
+
+def _client_key(ctx: RequestContext, share_id: str) -> str:
+    """Who is guessing, as a hash of their address and the link (no address is stored).
+
+    The address is the one the nearest proxy saw (the last X-Forwarded-For entry, which a
+    client cannot choose), or the peer's own.
+    """
+    import hashlib
+
+    route = ctx.request.access_route
+    address = route[-1] if route else (ctx.request.remote_addr or "")
+    return hashlib.sha256(f"{share_id}:{address}".encode()).hexdigest()[:32]
 
 
 def _signer(ctx: RequestContext) -> TimestampSigner:
@@ -58,6 +72,11 @@ def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
         Endpoint("/api/share/<token>/unlock", ("POST",), api.unlock_json),
         Endpoint("/s/<token>", ("GET",), api.view_page),
         Endpoint("/s/<token>/unlock", ("POST",), api.unlock_page),
+        Endpoint(
+            "/s/<token>/m/<uuid:media_id>/<any(thumbnail,preview,playback,original,download):kind>",
+            ("GET",),
+            api.media,
+        ),
     ]
 
 
@@ -88,51 +107,92 @@ class ShareApi:
             return False
         return value.decode() == str(share["id"])
 
-    def _view(self, ctx: RequestContext, share: dict[str, Any], form: str) -> dict[str, Any]:
-        from mediavault import shares
-        from mediavault.downloads import derived_url, original_url
+    def _view(
+        self, ctx: RequestContext, share: dict[str, Any], token: str, form: str
+    ) -> dict[str, Any]:
+        """The view of a link: every URL is one of the share function's own.
 
-        storage = ctx.services.storage
-        expiry = storage.settings.download_expiry_seconds
+        They sign a storage URL only when followed, after checking the link again: nothing in
+        the view names an owner or an object key, and a revoked link stops them at once.
+        """
+        from mediavault import shares
+        from mediavault.downloads import sources
+
         with ctx.services.pool.connection() as conn:
             rows = shares.ready_items(conn, str(share["collection_id"]))
             shares.count_view(conn, str(share["id"]))
         self.metrics.views.labels(form).inc()
-
+        # The page links relative to itself; the JSON view gives absolute URLs.
+        base = "" if form == "page" else ctx.settings.api_base_url
         items = []
         for row in rows:
-            shown = row["preview_key"] if row["kind"] == "image" else row["playback_key"]
-            original = original_url(storage, row, expiry)
-            urls: dict[str, str | None] = {
-                "thumbnail": derived_url(storage, row["thumbnail_key"], expiry),
-                "playback": derived_url(storage, shown, expiry) if shown else original,
-                "original": original if share["allow_download"] else None,
+
+            def url(kind: str, row: dict[str, Any] = row) -> str:
+                return f"{base}/s/{token}/m/{row['id']}/{kind}"
+
+            shown = "preview" if row["kind"] == "image" and row["preview_key"] else "original"
+            if row["kind"] == "video" and row["playback_key"]:
+                shown = "playback"
+            urls = {
+                "thumbnail": url("thumbnail") if row["thumbnail_key"] else None,
+                "playback": url(shown),
+                "original": url("download") if share["allow_download"] else None,
             }
-            if form == "page" and row["kind"] == "video" and row["playback_key"]:
-                # The page's <video> falls back to the original where HEVC cannot play.
-                urls["fallback"] = original
             items.append({
                 "id": str(row["id"]), "title": row["title"], "kind": row["kind"],
                 "width": row["width"], "height": row["height"],
                 "duration_ms": row["duration_ms"], "urls": urls,
+                "sources": sources(row, url),
             })  # fmt: skip
         return {
             "collection": {"title": share["title"], "description": share["description"]},
             "items": items,
         }
 
+    def media(self, ctx: RequestContext, token: str, media_id: object, kind: str) -> Response:
+        """GET /s/{token}/m/{id}/{kind}: a fresh storage URL, if the link still allows it."""
+        from mediavault import shares
+        from mediavault.downloads import derived_url, original_url
+
+        share = self._resolve(ctx, token)
+        if not self._unlocked(ctx, share):
+            raise Unauthorized("this link needs its password", code="password_required")
+        with ctx.services.pool.connection() as conn:
+            row = shares.shared_item(conn, str(share["collection_id"]), str(media_id))
+        storage = ctx.services.storage
+        expiry = storage.settings.download_expiry_seconds
+        column = {
+            "thumbnail": "thumbnail_key",
+            "preview": "preview_key",
+            "playback": "playback_key",
+        }
+        if kind in column:
+            target = derived_url(storage, row[column[kind]], expiry)
+        elif kind == "download" and not share["allow_download"]:
+            raise NotFound("this link does not allow downloads")
+        else:
+            target = original_url(storage, row, expiry, attachment=kind == "download")
+        if target is None:
+            raise NotFound(f"this media has no {kind}")
+        return Response(status=302, headers={"Location": target, **_PRIVATE})
+
     def _check_password(self, ctx: RequestContext, share: dict[str, Any], password: object) -> None:
         from mediavault import shares
 
         share_id = str(share["id"])
-        with ctx.services.pool.connection() as conn:
-            if not shares.unlock_allowed(conn, share_id):
-                self.metrics.unlock_failures.labels("rate_limited").inc()
-                raise TooManyAttempts("too many wrong passwords; try again in a few minutes")
-            stored = share["password_hash"] or ""
-            if isinstance(password, str) and shares.verify_password(password, stored):
-                return
-            shares.record_failed_unlock(conn, share_id)  # committed before the error is raised
+        client = _client_key(ctx, share_id)
+        with ctx.services.pool.connection() as conn:  # committed before the slow check starts
+            allowed = shares.reserve_unlock_attempt(conn, share_id, client)
+        if not allowed:
+            self.metrics.unlock_failures.labels("rate_limited").inc()
+            raise TooManyAttempts("too many wrong passwords; try again in a few minutes")
+        stored = share["password_hash"] or ""
+        if isinstance(password, str) and shares.verify_password(password, stored):
+            with ctx.services.pool.connection() as conn:
+                shares.give_back_unlock_attempt(conn, share_id, client)
+                if shares.needs_rehash(stored):
+                    shares.rehash(conn, share_id, password)
+            return
         self.metrics.unlock_failures.labels("wrong_password").inc()
         raise Unauthorized("wrong password", code="wrong_password")
 
@@ -150,10 +210,7 @@ class ShareApi:
         share = self._resolve(ctx, token)
         if not self._unlocked(ctx, share):
             raise Unauthorized("this link needs its password", code="password_required")
-        return json_response(
-            self._view(ctx, share, "api"),
-            headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"},
-        )
+        return json_response(self._view(ctx, share, token, "api"), headers=_PRIVATE)
 
     def unlock_json(self, ctx: RequestContext, token: str) -> Response:
         """POST /api/share/{token}/unlock {password}."""
@@ -175,7 +232,7 @@ class ShareApi:
         if not self._unlocked(ctx, share):
             page = sharepage.password_form(f"/s/{token}/unlock", nonce)
             return Response(page, 401, headers, mimetype="text/html")
-        page = sharepage.gallery(self._view(ctx, share, "page"), nonce)
+        page = sharepage.gallery(self._view(ctx, share, token, "page"), nonce)
         return Response(page, 200, headers, mimetype="text/html")
 
     def unlock_page(self, ctx: RequestContext, token: str) -> Response:
