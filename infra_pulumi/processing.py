@@ -16,7 +16,8 @@ from infra_pulumi.settings import StackSettings
 WORKER = "mediavault-worker"
 JOB_ACCOUNT = "mediavault-transcode"
 # What processing/kube_dispatch.py does with Jobs: create, read a finished one, delete it.
-JOB_VERBS = ("create", "get", "delete")
+# create a Job, read a finished one, replace it on a retry, list them to notice failed ones.
+JOB_VERBS = ("create", "get", "delete", "list")
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104  (the kubelet and Prometheus reach the pod's IP)
 # The worker runs no ffmpeg (its Jobs do): its /tmp holds little.
 WORKER_TMP_LIMIT = "1Gi"

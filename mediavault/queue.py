@@ -29,13 +29,18 @@ def object_created_message(bucket: str, key: str, size: int) -> bytes:
     return json.dumps(document).encode()
 
 
-def publish(settings: QueueSettings, body: bytes, timeout: float = 5.0) -> None:
-    """Publish one message through nsqd's HTTP API."""
+def publish(
+    settings: QueueSettings, body: bytes, timeout: float = 5.0, defer_seconds: int = 0
+) -> None:
+    """Publish one message through nsqd's HTTP API (delivered after `defer_seconds`)."""
     import httpx
 
     url = f"http://{settings.nsqd_http_address}/pub"
+    params: dict[str, str | int] = {"topic": settings.topic}
+    if defer_seconds > 0:
+        params["defer"] = defer_seconds * 1000
     try:
-        response = httpx.post(url, params={"topic": settings.topic}, content=body, timeout=timeout)
+        response = httpx.post(url, params=params, content=body, timeout=timeout)
     except httpx.HTTPError as error:
         raise MediaVaultError(
             f"cannot reach nsqd at {settings.nsqd_http_address}: {error}"

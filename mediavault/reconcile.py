@@ -76,11 +76,12 @@ def requeue_stuck(
     return requeued
 
 
-def enqueue(queue: QueueSettings, bucket: str, row: dict[str, Any]) -> None:
-    """Publish the event that gets one media processed."""
+def enqueue(queue: QueueSettings, bucket: str, row: dict[str, Any], defer_seconds: int = 0) -> None:
+    """Publish the event that gets one media processed (now, or after a delay)."""
     from mediavault.queue import object_created_message, publish
 
-    publish(queue, object_created_message(bucket, row["source_key"], row["size_bytes"]))
+    message = object_created_message(bucket, row["source_key"], row["size_bytes"])
+    publish(queue, message, defer_seconds=defer_seconds)
 
 
 def reconcile_once(services: Services) -> None:

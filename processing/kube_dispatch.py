@@ -49,6 +49,15 @@ class _Answer:
     message: str
 
 
+@dataclass(frozen=True)
+class FailedJob:
+    """A transcode Job whose Failed condition is set, and why."""
+
+    uid: str
+    media_id: str
+    reason: str
+
+
 class _HasMediaId(Protocol):
     @property
     def media_id(self) -> str: ...
@@ -102,6 +111,33 @@ class KubernetesDispatcher:
             raise TransientProcessingError(f"finished Job {namespace}/{name} is still going away")
         log.info("Job %s/%s was recreated by another worker: dropped", namespace, name)
         return False
+
+    def failed_jobs(self) -> list[FailedJob]:
+        """Transcode Jobs the cluster gave up on (OOMKilled, evicted, past deadline or backoff)."""
+        from processing.kube import JOB_LABELS, MEDIA_ID_LABEL
+
+        api = self._api()
+        selector = ",".join(f"{key}={value}" for key, value in JOB_LABELS.items())
+        listed = self._request(
+            "list transcode Jobs",
+            lambda: api.list_namespaced_job(
+                self._settings.k8s_namespace,
+                label_selector=selector,
+                _request_timeout=self._request_timeout,
+            ),
+            handled=(),
+        )
+        failed = []
+        for job in listed.items or []:
+            conditions = (job.status.conditions if job.status else None) or []
+            condition = next(
+                (c for c in conditions if c.type == "Failed" and c.status == "True"), None
+            )
+            media_id = (job.metadata.labels or {}).get(MEDIA_ID_LABEL)
+            if condition is not None and media_id:
+                reason = " ".join(part for part in (condition.reason, condition.message) if part)
+                failed.append(FailedJob(str(job.metadata.uid), media_id, reason or "Failed"))
+        return failed
 
     def close(self) -> None:
         """Release the connection pool of a client this dispatcher made itself."""
@@ -213,11 +249,11 @@ class KubernetesDispatcher:
             return self._batch_api
 
 
-def kubernetes_dispatch(settings: ProcessingSettings) -> Callable[[_HasMediaId], bool]:
-    """The worker's dispatch callable: connects now, so bad credentials stop the start-up."""
+def kubernetes_dispatcher(settings: ProcessingSettings) -> KubernetesDispatcher:
+    """The worker's dispatcher: connects now, so bad credentials stop the start-up."""
     dispatcher = KubernetesDispatcher(settings)
     dispatcher.connect()
-    return lambda claim: dispatcher.dispatch(claim.media_id)
+    return dispatcher
 
 
 def _api_error(what: str, status: int, api_reason: str, message: str) -> Exception:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mediavault.jobs import Claim
     from mediavault.services import Services
     from processing.encoders import EncoderChoice
+    from processing.kube_dispatch import KubernetesDispatcher
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +54,16 @@ class Worker:
         services: Services,
         encoder: EncoderChoice,
         metrics: WorkerMetrics,
-        dispatch: Any = None,
+        dispatcher: KubernetesDispatcher | None = None,
     ) -> None:
         self.services = services
         self.settings = services.settings
         self.encoder = encoder
         self.metrics = metrics
-        self.dispatch = dispatch  # Kubernetes mode: creates a Job per media instead of running it
+        # Kubernetes mode: a Job per media instead of running it here.
+        self.dispatcher = dispatcher
+        self.dispatch = (lambda claim: dispatcher.dispatch(claim.media_id)) if dispatcher else None
+        self._failures_seen: dict[str, None] = {}  # uids of failed Jobs already handled
         self.pool = ThreadPoolExecutor(
             max_workers=self.settings.processing.concurrency, thread_name_prefix="job"
         )
@@ -200,6 +204,30 @@ class Worker:
         self.metrics.bytes_out.inc(result.bytes_out)
         return None
 
+    def check_failed_jobs(self) -> None:
+        """Notice Jobs the cluster gave up on (OOMKilled, evicted, past deadline) from their status.
+
+        Such a Job recorded nothing itself: its media is released and queued again (or failed
+        after its last attempt), without waiting for the reconcile pass.
+        """
+        from mediavault.reconcile import enqueue
+
+        assert self.dispatcher is not None
+        for failed in self.dispatcher.failed_jobs():
+            if failed.uid in self._failures_seen:
+                continue
+            self._failures_seen[failed.uid] = None
+            while len(self._failures_seen) > 10_000:
+                self._failures_seen.pop(next(iter(self._failures_seen)))
+            with self.services.pool.connection() as conn:
+                claim = jobs.current(conn, failed.media_id)
+            if claim is None:
+                continue  # the media is final or gone: nothing to do
+            delay = self._transient(claim, f"the transcode Job failed: {failed.reason}")
+            if delay is not None:
+                row = {"source_key": claim.source_key, "size_bytes": claim.size_bytes}
+                enqueue(self.settings.queue, self.services.storage.bucket, row, delay)
+
     def _transient(self, claim: Claim, reason: str) -> int | None:
         if claim.attempts >= self.settings.processing.max_attempts:
             self._failed(claim, f"gave up after {claim.attempts} attempts: {reason}", "gave_up")
@@ -220,6 +248,25 @@ class Worker:
             with self.services.pool.connection() as conn:
                 jobs.fail(conn, claim.media_id, reason, removed=False)
         self.metrics.jobs.labels(result, self.encoder.encoder).inc()
+
+
+FAILED_JOB_CHECK_SECONDS = 15
+
+
+def watch_failed_jobs(worker: Worker) -> None:
+    """Every few seconds, off the IOLoop, look for transcode Jobs that failed."""
+    import tornado.ioloop
+
+    def check() -> None:
+        try:
+            worker.check_failed_jobs()
+        except Exception:  # the API server or the database blinked: the next check retries
+            logger.exception("checking for failed transcode Jobs")
+
+    def schedule() -> None:
+        worker.pool.submit(check)
+
+    tornado.ioloop.PeriodicCallback(schedule, FAILED_JOB_CHECK_SECONDS * 1000).start()
 
 
 def take_back_jobs(services: Services) -> None:
@@ -300,15 +347,17 @@ def run_worker(services: Services) -> int:
     metrics = WorkerMetrics(settings.queue)
     if settings.processing.executor == "local":
         metrics.encoder_chosen(encoder)
-    dispatch = None
+    dispatcher = None
     if settings.processing.executor == "kubernetes":
-        from processing.kube_dispatch import kubernetes_dispatch
+        from processing.kube_dispatch import kubernetes_dispatcher
 
-        dispatch = kubernetes_dispatch(settings.processing)
+        dispatcher = kubernetes_dispatcher(settings.processing)
     asyncio.set_event_loop(asyncio.new_event_loop())
     loop = tornado.ioloop.IOLoop.current()
-    worker = Worker(services, encoder, metrics, dispatch)
+    worker = Worker(services, encoder, metrics, dispatcher)
     worker.start()
+    if dispatcher is not None:
+        watch_failed_jobs(worker)
     server = serve_health(worker)
 
     def shutdown(signum: int, _frame: object) -> None:
