@@ -148,7 +148,11 @@ def test_network_policies_cover_the_stateful_services(docs: list[dict[str, Any]]
 def test_worker_role_grants_only_jobs(docs: list[dict[str, Any]]) -> None:
     (role,) = by_kind(docs, "Role")
     assert role["rules"] == [
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "delete"]}
+        {
+            "apiGroups": ["batch"],
+            "resources": ["jobs"],
+            "verbs": ["create", "get", "delete", "list"],
+        }
     ]
 
 
