@@ -269,8 +269,10 @@ def test_the_worker_requeues_the_media_of_a_job_that_died(
     from processing.worker import Worker
 
     fake, _ = fake_kubernetes
+    # A topic of its own: the test stack's worker must not take the requeued event.
     settings = Settings.from_env({**stack.env, "PROCESSING_EXECUTOR": "kubernetes",
-                                  "PROCESSING_MAX_ATTEMPTS": "2"})  # fmt: skip
+                                  "PROCESSING_MAX_ATTEMPTS": "2",
+                                  "NSQ_TOPIC": f"failed-jobs-{uuid.uuid4().hex[:8]}"})  # fmt: skip
     worker_services = Services(settings, services.pool, services.storage)
     dispatcher = KubernetesDispatcher(settings.processing, api_client=api_client)
     worker = Worker(worker_services, EncoderChoice(encoder="libx265", requested="auto"),
@@ -290,12 +292,12 @@ def test_the_worker_requeues_the_media_of_a_job_that_died(
     dispatcher.dispatch(media_id)
     fake.finish(job_name(media_id), "Failed", reason="DeadlineExceeded")
     queue = settings.queue
-    with nsq_collector(queue.nsqd_tcp_address, queue.topic, f"test-{media_id[:8]}") as events:
+    with nsq_collector(queue.nsqd_tcp_address, queue.topic, "test") as events:
         worker.check_failed_jobs()
-        poll(lambda: any(media_id.encode() in body or f"uploads/{media_id}".encode() in body
-                         for body in events.snapshot()), "the media queued again", 30)  # fmt: skip
-    row = status_of(services, media_id)
-    assert (row["status"], row["state"]) == ("processing", "queued")  # claimable again
+        row = status_of(services, media_id)
+        assert (row["status"], row["state"]) == ("processing", "queued")  # claimable again
+        poll(lambda: any(media_id.encode() in body for body in events.snapshot()),
+             "the media queued again (after its backoff)", 30)  # fmt: skip
     assert "DeadlineExceeded" in (row["error"] or _job_error(services, media_id))
 
     # Its last attempt: the Job's death fails the media, with the reason.
