@@ -195,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--uploads", type=int, default=4)
+    parser.add_argument("--only", default="", help="run only the faults whose name has this")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="mediavault-bench-faults-"))
     table = {name: Row() for name in FAULTS}
@@ -207,12 +208,15 @@ def main() -> None:
             check=True, timeout=120,
         )  # fmt: skip
         for name, inject in FAULTS.items():
+            if args.only not in name:
+                continue
             for number in range(args.runs):
                 with running_stack("mediavault-bench-faults-") as stack:
                     harness = start(stack, clip)
                     try:
                         ids = inject(harness, args.uploads)
                         ready = harness.wait_all_ready(ids)
+                        states = sorted(harness.statuses(ids).values())
                     finally:
                         harness.processes.stop_all()
                         harness.services.close()
@@ -221,11 +225,13 @@ def main() -> None:
                 row.attempted += len(ids)
                 row.ready += ready
                 row.manual_runs += ready < len(ids)
-                print(f"  {name} run {number + 1}: {ready}/{len(ids)} ready", flush=True)
+                print(f"  {name} run {number + 1}: {ready}/{len(ids)} ready {states}", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"\n{'fault':<40}{'runs':>6}{'uploads':>9}{'ready':>7}{'lost':>6}{'manual':>8}")
     for name, row in table.items():
+        if not row.runs:
+            continue
         lost = row.attempted - row.ready
         print(f"{name:<40}{row.runs:>6}{row.attempted:>9}{row.ready:>7}{lost:>6}"
               f"{row.manual_runs:>8}")  # fmt: skip

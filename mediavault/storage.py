@@ -272,10 +272,11 @@ class Storage:
         return Downloaded(size=size, etag=etag, sha256=digest.hexdigest())
 
     def promote(self, source: str, target: str, etag: str, content_type: str) -> None:
-        """Copy exactly the object that was checked (same ETag) to its served key, then drop it.
+        """Copy exactly the object that was checked (same ETag) to its served key.
 
         If the source changed since it was read (a second PUT on a still valid URL), the copy is
-        refused and nothing unchecked is ever served.
+        refused and nothing unchecked is ever served. The caller removes the source once the
+        new key is recorded, so that a crash in between loses nothing.
         """
         from minio.commonconfig import REPLACE, CopySource
         from minio.error import S3Error
@@ -292,7 +293,6 @@ class Storage:
             if error.code in ("PreconditionFailed", "NoSuchKey", "NoSuchObject"):
                 raise ObjectChanged(source) from error
             raise StorageError(f"cannot store the checked original: {error.code}") from error
-        self.remove([source])
 
     def remove(self, keys: list[str], prefixes: tuple[str, ...] = ()) -> None:
         """Delete objects and everything under prefixes; raise if any deletion failed."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mediavault import jobs
+from mediavault.db import is_outage
 from mediavault.errors import StorageError
 from mediavault.logs import correlation_id
 from mediavault.mediatypes import served_type
@@ -78,8 +79,15 @@ class _Progress:
     def beat(self) -> None:
         self.last = time.monotonic()
         self.keep_alive()
-        with self.services.pool.connection() as conn:
-            alive = jobs.heartbeat(conn, self.media_id, self.fraction)
+        try:
+            with self.services.pool.connection() as conn:
+                alive = jobs.heartbeat(conn, self.media_id, self.fraction)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            # A database blip must not throw away an encode: carry on, beat again next time.
+            logger.warning("heartbeat missed: the database is unavailable")
+            return
         if not alive:
             raise JobCancelled
 
@@ -206,6 +214,9 @@ class _Job:
             self.promoted_key = target
         with self.services.pool.connection() as conn:
             jobs.record_original(conn, self.claim.media_id, target, content_type)
+        if self.claim.upload_key not in (None, target):
+            # Only now: had the record failed, a retry would still find the staged bytes.
+            self.services.storage.remove([self.claim.upload_key])
         self.fields["content_type"] = content_type
         if kind in ("video", "audio"):
             self.fields["original_mime"] = mime_with_codecs(content_type, probe)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from mediavault import jobs
+from mediavault.db import is_outage
 from mediavault.errors import EventError, StorageError
 from mediavault.events import parse_event_message
 from mediavault.storage import ORIGINALS_PREFIX, UPLOADS_PREFIX
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_REQUEUE_DELAY_SECONDS = 600
+OUTAGE_REQUEUE_DELAY_SECONDS = 10
 # Uploads arrive under uploads/ (MinIO's events); retries and reconcile name checked originals.
 _OUR_PREFIXES = (UPLOADS_PREFIX, ORIGINALS_PREFIX)
 # An owner at their share of running jobs: look again after this long.
@@ -129,9 +131,13 @@ class Worker:
         for key in keys:
             try:
                 outcome = self.process_key(key, lambda: self._respond(message, "touch"))
-            except Exception:  # never lose the message to a bug: retry it later
-                logger.exception("processing %s failed unexpectedly", key)
-                outcome = MAX_REQUEUE_DELAY_SECONDS
+            except Exception as error:  # never lose the message: retry it later
+                if is_outage(error):  # PostgreSQL is away: look again soon
+                    logger.warning("database unavailable; %s requeued", key)
+                    outcome = OUTAGE_REQUEUE_DELAY_SECONDS
+                else:
+                    logger.exception("processing %s failed unexpectedly", key)
+                    outcome = MAX_REQUEUE_DELAY_SECONDS
             if outcome is not None:
                 delay = max(delay or 0, outcome)
         if delay is None:
