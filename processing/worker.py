@@ -281,8 +281,12 @@ def take_back_jobs(services: Services) -> None:
     from mediavault.reconcile import enqueue
 
     settings = services.settings
-    with services.pool.connection() as conn:
-        rows = jobs.take_back(conn, settings.processing.worker_id)
+    try:
+        with services.pool.connection() as conn:
+            rows = jobs.take_back(conn, settings.processing.worker_id)
+    except Exception as error:  # no database yet, or not migrated yet: nothing to take back
+        logger.warning("could not look for jobs to take back: %s", type(error).__name__)
+        return
     for row in rows:
         try:
             enqueue(settings.queue, services.storage.bucket, row)
