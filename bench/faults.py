@@ -30,7 +30,14 @@ sys.path.insert(0, str(ROOT))
 from mediavault.devstack.services import ServiceSpec  # noqa: E402
 from mediavault.services import Services  # noqa: E402
 from mediavault.users import create_api_token, get_or_create_local_user  # noqa: E402
-from tests.harness import ProcessGroup, RunningProcess, Stack, free_port, running_stack  # noqa: E402
+from tests.harness import (  # noqa: E402
+    ProcessGroup,
+    RunningProcess,
+    Stack,
+    free_port,
+    function_client,
+    running_stack,
+)
 
 DEADLINE = 180.0
 POLL = 0.2
@@ -174,20 +181,9 @@ def start(stack: Stack, clip: Path) -> Harness:
     with services.pool.connection() as conn:
         user = get_or_create_local_user(conn, "faults")
         token = create_api_token(conn, user.id, "faults")
-    return Harness(stack, services, processes, presign_client(stack),
-                   {"Authorization": f"Bearer {token.token}"}, clip)  # fmt: skip
-
-
-def presign_client(stack: Stack) -> Any:
-    """The presign function's test client over the stack's settings."""
-    import pytest
-    from functions_framework import create_app
-
-    with pytest.MonkeyPatch.context() as patch:
-        for variable, value in {**stack.env, "LOG_LEVEL": "WARNING"}.items():
-            patch.setenv(variable, value)
-        app: Any = create_app("presign", str(ROOT / "functions" / "presign" / "main.py"))  # type: ignore[no-untyped-call]
-        return app.test_client()
+    presign = function_client(stack, "presign", LOG_LEVEL="WARNING")
+    headers = {"Authorization": f"Bearer {token.token}"}
+    return Harness(stack, services, processes, presign, headers, clip)
 
 
 def main() -> None:

@@ -44,6 +44,7 @@ from tests.harness import (  # noqa: E402
     RunningProcess,
     Stack,
     free_port,
+    function_client,
     running_stack,
 )
 
@@ -233,19 +234,6 @@ def start_worker(stack: Stack, preset: str) -> RunningProcess:
     return stack.processes.start(spec)
 
 
-def presign_client(stack: Stack) -> Any:
-    """The presign function's test client, its settings read from the stack's environment."""
-    import pytest
-    from functions_framework import create_app
-
-    with pytest.MonkeyPatch.context() as patch:  # the function reads its settings at import
-        for variable, value in stack.env.items():
-            patch.setenv(variable, value)
-        patch.setenv("LOG_LEVEL", "WARNING")  # no access log lines between the results
-        app: Any = create_app("presign", str(ROOT / "functions" / "presign" / "main.py"))  # type: ignore[no-untyped-call]
-        return app.test_client()
-
-
 def measure_clip(
     clip: ClipResult, pipeline: Pipeline, options: TranscodeOptions, rounds: int
 ) -> None:
@@ -369,7 +357,14 @@ def _pipeline(stack: Stack, preset: str, scratch: Path) -> Pipeline:
     headers = {"Authorization": f"Bearer {token.token}"}
     settings = stack.settings.queue
     events = EventClock(settings.nsqd_tcp_address, settings.topic)
-    return Pipeline(services, presign_client(stack), headers, worker, events, scratch)
+    return Pipeline(
+        services,
+        function_client(stack, "presign", LOG_LEVEL="WARNING"),
+        headers,
+        worker,
+        events,
+        scratch,
+    )
 
 
 def warm_up(pipeline: Pipeline, scratch: Path) -> None:

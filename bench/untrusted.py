@@ -30,7 +30,13 @@ sys.path.insert(0, str(ROOT))
 from mediavault.devstack.services import ServiceSpec  # noqa: E402
 from mediavault.services import Services  # noqa: E402
 from mediavault.users import create_api_token, get_or_create_local_user  # noqa: E402
-from tests.harness import RunningProcess, Stack, free_port, running_stack  # noqa: E402
+from tests.harness import (  # noqa: E402
+    RunningProcess,
+    Stack,
+    free_port,
+    function_client,
+    running_stack,
+)
 
 POLL = 0.05
 
@@ -140,18 +146,6 @@ def start_worker(stack: Stack, env: dict[str, str]) -> RunningProcess:
     return stack.processes.start(spec)
 
 
-def presign_client(stack: Stack) -> Any:
-    """The presign function's test client over the stack's settings."""
-    import pytest
-    from functions_framework import create_app
-
-    with pytest.MonkeyPatch.context() as patch:
-        for variable, value in {**stack.env, "LOG_LEVEL": "WARNING"}.items():
-            patch.setenv(variable, value)
-        app: Any = create_app("presign", str(ROOT / "functions" / "presign" / "main.py"))  # type: ignore[no-untyped-call]
-        return app.test_client()
-
-
 def fairness() -> None:
     """B's short clip behind A's long ones, for the new and the old worker settings."""
     scratch = Path(tempfile.mkdtemp(prefix="mediavault-bench-fair-"))
@@ -161,7 +155,7 @@ def fairness() -> None:
         with running_stack("mediavault-bench-fair-") as stack:
             services = Services.from_settings(stack.settings)
             services.pool.wait(timeout=30)
-            presign = presign_client(stack)
+            presign = function_client(stack, "presign", LOG_LEVEL="WARNING")
             alice, bob = user(services, "bench-a"), user(services, "bench-b")
             settings = {
                 "now (2 slots, 1 job per owner)": {},

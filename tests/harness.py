@@ -247,3 +247,16 @@ def running_stack(prefix: str) -> Iterator[Stack]:
     finally:
         processes.stop_all()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def function_client(stack: Stack, name: str, **environ: str) -> Any:
+    """A function's Flask test client, its settings read from the stack's environment."""
+    import pytest
+    from functions_framework import create_app
+
+    source = Path(__file__).resolve().parent.parent / "functions" / name / "main.py"
+    with pytest.MonkeyPatch.context() as patch:  # the function reads its settings at import
+        for variable, value in {**stack.env, **environ}.items():
+            patch.setenv(variable, value)
+        app: Any = create_app(name, str(source))  # type: ignore[no-untyped-call]
+        return app.test_client()

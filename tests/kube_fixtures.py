@@ -36,19 +36,6 @@ def processing_settings(**environ: str) -> ProcessingSettings:
     return Settings.from_env(environ).processing
 
 
-def pod_spec(job: dict[str, Any]) -> dict[str, Any]:
-    """The pod template's spec."""
-    spec: dict[str, Any] = job["spec"]["template"]["spec"]
-    return spec
-
-
-def container(job: dict[str, Any]) -> dict[str, Any]:
-    """The Job's only container."""
-    (only,) = pod_spec(job)["containers"]
-    assert isinstance(only, dict)
-    return only
-
-
 def use_kubeconfig(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
     """Outside a cluster, with this kubeconfig (the library reads KUBECONFIG once, at import)."""
     from kubernetes.config import kube_config
