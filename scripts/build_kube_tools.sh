@@ -55,10 +55,10 @@ build_kwok() {
     'import json, sys; print(json.load(sys.stdin)["Dir"])')
   rm -rf "$TOOLS_DIR/kwok-stages"
   mkdir -p "$TOOLS_DIR/kwok-stages"
-  cp "$src"/kustomize/stage/node/fast/*.yaml "$src"/kustomize/stage/pod/fast/*.yaml \
-    "$src"/kustomize/stage/volume/fast/*.yaml \
-    "$TOOLS_DIR/kwok-stages/"
-  rm -f "$TOOLS_DIR/kwok-stages/kustomization.yaml"
+  local stage
+  for stage in "$src"/kustomize/stage/{node,pod,volume}/fast/*.yaml; do
+    [ "$(basename "$stage")" = kustomization.yaml ] || cp "$stage" "$TOOLS_DIR/kwok-stages/"
+  done
   chmod -R u+w "$TOOLS_DIR/kwok-stages"
 }
 

@@ -1,4 +1,4 @@
-"""Write the provider's generated embeds (schema with its version, compact mapping) before its build."""
+"""Write the provider's generated embeds (versioned schema, compact mapping) before its build."""
 
 from __future__ import annotations
 

@@ -13,7 +13,12 @@ from tests.harness import Stack, running_stack
 
 __all__ = ["Stack"]
 
-pytest_plugins = ["tests.auth_fixtures", "tests.api_fixtures", "tests.worker_fixtures"]
+pytest_plugins = [
+    "tests.auth_fixtures",
+    "tests.api_fixtures",
+    "tests.worker_fixtures",
+    "tests.k8s_fixtures",
+]
 
 # Variables MediaVault reads; none of the developer's own may leak into a test.
 _OWNED_PREFIXES = (

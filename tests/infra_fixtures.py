@@ -15,7 +15,8 @@ from typing import Any
 from infra_pulumi.render import Created, objects, run_program
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+CRDS = ROOT / "mediavault" / "devstack" / "crds"
 # Distinct values that must never leave the Secret.
 SECRETS = {
     "postgresPassword": "pg-secret-value-4f1c",
