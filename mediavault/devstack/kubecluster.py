@@ -51,7 +51,6 @@ class KubeTools:
     scheduler: Path
     kwok: Path
     kubectl: Path
-    pulumi_bin: Path
     stages_dir: Path
 
     @classmethod
@@ -65,13 +64,11 @@ class KubeTools:
             scheduler=bin_dir / "kube-scheduler",
             kwok=bin_dir / "kwok",
             kubectl=bin_dir / "kubectl",
-            pulumi_bin=bin_dir,
             stages_dir=tools_dir / "kwok-stages",
         )
         wanted = [
             tools.etcd, tools.apiserver, tools.controller_manager, tools.scheduler, tools.kwok,
-            tools.kubectl, bin_dir / "pulumi", bin_dir / "pulumi-resource-kubernetes",
-            tools.stages_dir,
+            tools.kubectl, tools.stages_dir,
         ]  # fmt: skip
         missing = [str(path) for path in wanted if not path.exists()]
         if missing:
@@ -380,7 +377,9 @@ def start_cluster(
         tail = _log_tail(base)
         stop_cluster(base)
         if isinstance(error, MediaVaultError | OSError):
-            raise MediaVaultError(f"the throwaway cluster did not start: {error}\n{tail}") from error
+            raise MediaVaultError(
+                f"the throwaway cluster did not start: {error}\n{tail}"
+            ) from error
         raise
     return cluster
 
