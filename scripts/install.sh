@@ -3,6 +3,7 @@
 #   - PostgreSQL and ffmpeg from Debian's packages
 #   - MinIO, nsqd and nsqlookupd built with Go at pinned versions, kept in $MEDIAVAULT_TOOLS_DIR
 #   - the Python virtualenv .venv with the pinned requirements and this package
+#   - the real-API test tools: etcd from Debian, the rest built by scripts/build_kube_tools.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/versions.env
@@ -24,6 +25,9 @@ install_debian_packages() {
   command -v setpriv >/dev/null || missing+=(util-linux)
   # The share page is tested in a real headless browser.
   command -v chromium >/dev/null || missing+=(chromium)
+  # The throwaway Kubernetes API server of the real-API tests: its store and its certificates.
+  command -v etcd >/dev/null || missing+=(etcd-server)
+  command -v openssl >/dev/null || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return
   log "apt-get install ${missing[*]}"
   as_root apt-get update -qq
@@ -72,4 +76,5 @@ install_python() {
 install_debian_packages
 build_go_tool minio "$MINIO_VERSION" minio install_minio
 build_go_tool nsq "$NSQ_VERSION-$(sha256sum tools/nsq/go.sum | cut -c1-12)" "nsqd nsqlookupd" install_nsq
+MEDIAVAULT_TOOLS_DIR="$TOOLS_DIR" scripts/build_kube_tools.sh
 install_python
