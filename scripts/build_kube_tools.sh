@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the tools of the real-API tests (issue 15) once into $MEDIAVAULT_TOOLS_DIR/bin, reused
 # afterwards: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl (k8s.io/kubernetes
-# through tools/kube's replace directives), kwok, the pulumi CLI and pulumi-resource-kubernetes.
-# etcd comes from Debian (scripts/install.sh). Called by scripts/install.sh.
+# through tools/kube's replace directives) with the etcd they are tested with (Debian's 3.4 lacks the
+# watch progress notifications their watches rely on), kwok, the pulumi CLI and
+# pulumi-resource-kubernetes. Called by scripts/install.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/versions.env
@@ -40,10 +41,12 @@ build_kube() {
   x+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
   x+=" -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1"
   x+=" -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-  # One invocation: the four commands share most of their packages.
+  # One invocation: the five commands share most of their packages.
   (cd tools/kube && GOBIN="$BIN" go install "${GO_BUILD_FLAGS[@]}" -ldflags="$STRIP $x" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3)
+  # go install names it after its module path without the major version suffix.
+  mv "$BIN/server" "$BIN/etcd"
 }
 
 build_kwok() {
@@ -88,7 +91,7 @@ build_pulumi_kubernetes() {
 }
 
 build kube "$(module_stamp "$KUBERNETES_VERSION" kube)" \
-  "kube-apiserver kube-controller-manager kube-scheduler kubectl" build_kube
+  "kube-apiserver kube-controller-manager kube-scheduler kubectl etcd" build_kube
 build kwok "$KWOK_VERSION" kwok build_kwok
 build pulumi "$(module_stamp "$PULUMI_CLI_VERSION" pulumi)" pulumi build_pulumi
 build pulumi-kubernetes "$(module_stamp "$PULUMI_KUBERNETES_PROVIDER_VERSION" pulumi-kubernetes)" \

@@ -3,7 +3,7 @@
 #   - PostgreSQL and ffmpeg from Debian's packages
 #   - MinIO, nsqd and nsqlookupd built with Go at pinned versions, kept in $MEDIAVAULT_TOOLS_DIR
 #   - the Python virtualenv .venv with the pinned requirements and this package
-#   - the real-API test tools: etcd from Debian, the rest built by scripts/build_kube_tools.sh
+#   - the real-API test tools (a throwaway Kubernetes API server, pulumi), scripts/build_kube_tools.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/versions.env
@@ -25,8 +25,7 @@ install_debian_packages() {
   command -v setpriv >/dev/null || missing+=(util-linux)
   # The share page is tested in a real headless browser.
   command -v chromium >/dev/null || missing+=(chromium)
-  # The throwaway Kubernetes API server of the real-API tests: its store and its certificates.
-  command -v etcd >/dev/null || missing+=(etcd-server)
+  # The certificates of the real-API tests' throwaway Kubernetes API server.
   command -v openssl >/dev/null || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return
   log "apt-get install ${missing[*]}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -43,7 +42,7 @@ CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-sche
 
 @dataclass(frozen=True)
 class KubeTools:
-    """The programs of the throwaway cluster (scripts/build_kube_tools.sh builds all but etcd)."""
+    """The programs of the throwaway cluster, built by scripts/build_kube_tools.sh."""
 
     etcd: Path
     apiserver: Path
@@ -58,7 +57,7 @@ class KubeTools:
         """Find every program; ConfigError names what is missing and how to get it."""
         bin_dir = tools_dir / "bin"
         tools = cls(
-            etcd=Path(shutil.which("etcd") or "/usr/bin/etcd"),
+            etcd=bin_dir / "etcd",
             apiserver=bin_dir / "kube-apiserver",
             controller_manager=bin_dir / "kube-controller-manager",
             scheduler=bin_dir / "kube-scheduler",
@@ -173,7 +172,9 @@ def _control_plane(tools: KubeTools, base: Path, certs: KubeCerts) -> list[tuple
             str(tools.etcd), "--name=throwaway", f"--data-dir={base / 'etcd'}",
             f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
             f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=throwaway={peer_url}", "--log-level=warn", "--logger=zap",
+            f"--initial-cluster=throwaway={peer_url}", "--log-level=warn",
+            # Thrown away afterwards: no fsync (a test's writes need not survive a power cut).
+            "--unsafe-no-fsync=true",
         ]),
         ("kube-apiserver", [
             str(tools.apiserver), f"--etcd-servers={etcd_url}",
@@ -193,8 +194,8 @@ def _control_plane(tools: KubeTools, base: Path, certs: KubeCerts) -> list[tuple
             "--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false",
             f"--root-ca-file={certs.ca_cert}",
             f"--service-account-private-key-file={certs.service_account_key}",
-            # kwok renews the node's lease; nothing else of a real node's lifecycle exists here.
-            "--controllers=*,-node-lifecycle-controller",
+            # The node lifecycle controller lifts the not-ready taint of the new node once kwok
+            # reports it Ready, and kwok's lease renewals keep it so.
         ]),
         ("kube-scheduler", [
             str(tools.scheduler), f"--kubeconfig={kubeconfig}", "--leader-elect=false",
@@ -204,6 +205,8 @@ def _control_plane(tools: KubeTools, base: Path, certs: KubeCerts) -> list[tuple
             str(tools.kwok), f"--kubeconfig={kubeconfig}", f"--config={stages}",
             "--manage-all-nodes=true", f"--server-address=127.0.0.1:{kwok_port}",
             f"--cidr={POD_CIDR}", f"--node-ip={NODE_IP}",
+            # Heartbeats through the node's lease, as a kubelet does: the node stays Ready.
+            "--node-lease-duration-seconds=40",
         ]),
     ]  # fmt: skip
 
@@ -308,6 +311,14 @@ def _ready(cluster: KubeCluster, path: str, check: str = "") -> bool:
     return any(c.get("type") == check and c.get("status") == "True" for c in conditions)
 
 
+def _schedulable(cluster: KubeCluster) -> bool:
+    """The fake node is Ready and the controllers have lifted its not-ready taint."""
+    if not _ready(cluster, f"/api/v1/nodes/{NODE_NAME}", "Ready"):
+        return False
+    node = cluster.get(f"/api/v1/nodes/{NODE_NAME}") or {}
+    return not node.get("spec", {}).get("taints")
+
+
 def _cluster_objects() -> str:
     """The fake node and the default StorageClass that kwok's volume stages serve."""
     node = {
@@ -368,11 +379,7 @@ def start_cluster(
             deadline_seconds,
             "kube-controller-manager (the default ServiceAccount)",
         )
-        wait_until(
-            lambda: _ready(cluster, f"/api/v1/nodes/{NODE_NAME}", "Ready"),
-            deadline_seconds,
-            "kwok (node Ready)",
-        )
+        wait_until(lambda: _schedulable(cluster), deadline_seconds, "kwok (node Ready, untainted)")
     except BaseException as error:
         tail = _log_tail(base)
         stop_cluster(base)
