@@ -149,7 +149,8 @@ def container_environment(
     for item in container.get("env", []):
         source = item.get("valueFrom")
         if source is None:
-            env[item["name"]] = item["value"]
+            # The API server stores an empty value as no value at all.
+            env[item["name"]] = item.get("value", "")
         elif "fieldRef" in source:
             assert source["fieldRef"]["fieldPath"] == "metadata.namespace", item
             env[item["name"]] = doc["metadata"]["namespace"]
