@@ -22,10 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mediavault.devstack.kubecluster import (
     KubeTools,
-    install_platform_stubs,
     start_cluster,
     stop_cluster,
 )
+from mediavault.devstack.kubeplatform import install_platform_stubs
+from mediavault.devstack.kubeprocs import recorded
 from mediavault.devstack.layout import PROJECT_ROOT, default_tools_dir
 from mediavault.errors import MediaVaultError
 
@@ -43,7 +44,7 @@ def _print(text: str) -> None:
 
 
 def _start(base: Path) -> None:
-    if (base / "pids.json").exists():
+    if recorded(base):
         raise MediaVaultError(f"a sandbox already runs in {base}: `stop` it first")
     shutil.rmtree(base, ignore_errors=True)
     tools = KubeTools.locate(default_tools_dir(os.environ))
@@ -56,7 +57,7 @@ def _start(base: Path) -> None:
 def _stack(base: Path) -> auto.Stack:
     from infra_pulumi.automation import SECRET_KEYS, LocalBackend, local_stack
 
-    if not (base / "pids.json").exists():
+    if not recorded(base):
         raise MediaVaultError(f"no sandbox runs in {base}: `start` one first")
     passphrase_file = base / PASSPHRASE_FILE
     if not passphrase_file.exists():

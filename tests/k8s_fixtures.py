@@ -15,10 +15,10 @@ import pytest
 from mediavault.devstack.kubecluster import (
     KubeCluster,
     KubeTools,
-    install_platform_stubs,
     start_cluster,
     stop_cluster,
 )
+from mediavault.devstack.kubeplatform import install_platform_stubs
 from mediavault.devstack.layout import default_tools_dir
 
 if TYPE_CHECKING:

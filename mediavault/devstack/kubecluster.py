@@ -7,12 +7,9 @@ scheduled, become ready, and pods of Jobs complete, as its stage files say.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +19,7 @@ from typing import Any
 import httpx
 
 from mediavault.devstack.kubecerts import KubeCerts, make_certs
+from mediavault.devstack.kubeprocs import log_tail, save_pids, start_process, stop_processes
 from mediavault.devstack.services import wait_until
 from mediavault.errors import ConfigError, MediaVaultError
 
@@ -33,11 +31,6 @@ NODE_IP = "192.0.2.10"
 SERVICE_CIDR = "198.18.0.0/16"
 # kwok's volume stages bind the claims of this class (the default class of the cluster).
 STORAGE_CLASS = "kwok-volume"
-PIDS_FILE = "pids.json"
-CRDS_DIR = Path(__file__).resolve().parent / "crds"
-# Namespaces a cluster with Knative and Istio has; their controllers need a container runtime.
-PLATFORM_NAMESPACES = ("istio-system", "knative-serving")
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
 @dataclass(frozen=True)
@@ -218,77 +211,6 @@ def _stage_documents(tools: KubeTools, extra_stages: Iterable[Path]) -> str:
     return "\n---\n".join(text for text in texts if "kind: Stage" in text)
 
 
-def _start(name: str, argv: Sequence[str], base: Path) -> int:
-    log = (base / "logs" / f"{name}.log").open("ab")
-    try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=base,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base)},
-            start_new_session=True,
-        )
-    finally:
-        log.close()
-    return process.pid
-
-
-def _save_pids(base: Path, pids: dict[str, int]) -> None:
-    (base / PIDS_FILE).write_text(json.dumps(pids))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of this process has exited: reap it.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return done == 0
-
-
-def _ours(pid: int, base: Path) -> bool:
-    """The pid still runs one of this cluster's processes (not a reused pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    return str(base) in cmdline
-
-
-def stop_cluster(base_dir: Path, deadline_seconds: float = 15.0) -> None:
-    """Stop the processes of the cluster in `base_dir` by pid, newest first."""
-    pids_file = base_dir / PIDS_FILE
-    if not pids_file.exists():
-        return
-    pids: dict[str, int] = json.loads(pids_file.read_text())
-    for _, pid in reversed(list(pids.items())):
-        if not _ours(pid, base_dir):
-            continue
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + deadline_seconds
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    pids_file.unlink()
-
-
-def _log_tail(base: Path) -> str:
-    tails = []
-    for path in sorted((base / "logs").glob("*.log")):
-        lines = path.read_text(errors="replace").splitlines()[-15:]
-        tails.append(f"--- {path.name}\n" + "\n".join(lines))
-    return "\n".join(tails)
-
-
 def _serving(cluster: KubeCluster) -> bool:
     """The API server answers its readiness check."""
     try:
@@ -368,8 +290,8 @@ def start_cluster(
     pids: dict[str, int] = {}
     try:
         for name, argv in processes:
-            pids[name] = _start(name, argv, base)
-            _save_pids(base, pids)
+            pids[name] = start_process(name, argv, base)
+            save_pids(base, pids)
             if name == "kube-apiserver":
                 wait_until(lambda: _serving(cluster), deadline_seconds, "kube-apiserver")
         cluster.apply(_cluster_objects())
@@ -381,8 +303,8 @@ def start_cluster(
         )
         wait_until(lambda: _schedulable(cluster), deadline_seconds, "kwok (node Ready, untainted)")
     except BaseException as error:
-        tail = _log_tail(base)
-        stop_cluster(base)
+        tail = log_tail(base)
+        stop_processes(base)
         if isinstance(error, MediaVaultError | OSError):
             raise MediaVaultError(
                 f"the throwaway cluster did not start: {error}\n{tail}"
@@ -391,25 +313,6 @@ def start_cluster(
     return cluster
 
 
-def install_crds(cluster: KubeCluster, files: Iterable[Path], deadline_seconds: float = 60) -> None:
-    """Apply CustomResourceDefinitions and wait until the API server serves each."""
-    paths = list(files)
-    for path in paths:
-        cluster.apply(path.read_text())
-    names = cluster.kubectl("get", "crd", "-o", "name").split()
-    cluster.kubectl("wait", "--for=condition=Established", f"--timeout={deadline_seconds:.0f}s",
-                    *names)  # fmt: skip
-
-
-def install_platform_stubs(cluster: KubeCluster) -> None:
-    """What MediaVault expects of a cluster that runs Knative with Istio, minus their controllers.
-
-    The CRDs of the custom resources it creates (mediavault/devstack/crds) and the platform's
-    namespaces: enough for the API server to validate and store every object of the stack.
-    """
-    install_crds(cluster, sorted(CRDS_DIR.glob("*.yaml")))
-    namespaces = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        for name in PLATFORM_NAMESPACES
-    ]
-    cluster.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": namespaces}))
+def stop_cluster(base_dir: Path) -> None:
+    """Stop the cluster kept in `base_dir` (its processes, by pid); its files stay."""
+    stop_processes(base_dir)
