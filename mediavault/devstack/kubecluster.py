@@ -31,6 +31,8 @@ NODE_IP = "192.0.2.10"
 SERVICE_CIDR = "198.18.0.0/16"
 # kwok's volume stages bind the claims of this class (the default class of the cluster).
 STORAGE_CLASS = "kwok-volume"
+# Longer than any `kubectl wait` or namespace deletion this module asks for.
+KUBECTL_TIMEOUT_SECONDS = 180
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,17 @@ class KubeCluster:
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         """Run kubectl against this cluster; MediaVaultError with its message on failure."""
-        result = subprocess.run(
-            [str(self.tools.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        try:
+            result = subprocess.run(
+                [str(self.tools.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+                input=stdin,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=KUBECTL_TIMEOUT_SECONDS,
+            )
+        except subprocess.TimeoutExpired:
+            raise MediaVaultError(f"kubectl {' '.join(args)}: no answer in time") from None
         if result.returncode != 0:
             raise MediaVaultError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
