@@ -74,7 +74,7 @@ build_pulumi() {
 build_pulumi_kubernetes() {
   # The module on the proxy lacks the generated embeds; build a copy of it with them added.
   local work="$TOOLS_DIR/src/pulumi-kubernetes" src cmd
-  src=$(cd "$(mktemp -d)" && go mod download -json \
+  src=$(go mod download -json \
     "github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_KUBERNETES_PROVIDER_MODULE" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
   rm -rf "$work"
