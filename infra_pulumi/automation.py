@@ -11,15 +11,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from pulumi import automation as auto
 
 from infra_pulumi.settings import PROJECT
 from infra_pulumi.stack import build
 
-# The program's secret config keys (Pulumi.yaml): set encrypted, never in plain text.
-SECRET_KEYS = frozenset(
-    {"postgresPassword", "minioRootPassword", "discordClientSecret", "sessionSecret"}
-)
+PROJECT_FILE = Path(__file__).resolve().parents[1] / "Pulumi.yaml"
+
+
+def secret_keys(project_file: Path = PROJECT_FILE) -> frozenset[str]:
+    """The config keys Pulumi.yaml declares secret: set encrypted, never in plain text."""
+    config = yaml.safe_load(project_file.read_text()).get("config") or {}
+    return frozenset(
+        key for key, spec in config.items() if isinstance(spec, dict) and spec.get("secret")
+    )
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,10 @@ def local_stack(
         stack_name, project_name=PROJECT, program=_program, opts=options
     )
     if not stack.get_all_config():
+        secret = secret_keys()
         stack.set_all_config(
             {
-                f"{PROJECT}:{key}": auto.ConfigValue(value, secret=key in SECRET_KEYS)
+                f"{PROJECT}:{key}": auto.ConfigValue(value, secret=key in secret)
                 for key, value in config.items()
             }
         )

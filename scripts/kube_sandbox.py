@@ -55,7 +55,7 @@ def _start(base: Path) -> None:
 
 
 def _stack(base: Path) -> auto.Stack:
-    from infra_pulumi.automation import SECRET_KEYS, LocalBackend, local_stack
+    from infra_pulumi.automation import LocalBackend, local_stack, secret_keys
 
     if not recorded(base):
         raise MediaVaultError(f"no sandbox runs in {base}: `start` one first")
@@ -70,7 +70,7 @@ def _stack(base: Path) -> auto.Stack:
         passphrase_file.read_text(),
     )
     # Random, set once per sandbox; Pulumi keeps them encrypted in its state.
-    config = {**CONFIG, **{key: secrets.token_hex(24) for key in SECRET_KEYS}}
+    config = {**CONFIG, **{key: secrets.token_hex(24) for key in secret_keys()}}
     return local_stack(backend, config, stack_name="sandbox")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from infra_pulumi.automation import LocalBackend, local_stack
+from infra_pulumi.automation import LocalBackend, local_stack, secret_keys
 from mediavault.config import ProcessingSettings, Settings
 from mediavault.devstack.kubecluster import KubeCluster
 from mediavault.routes import FUNCTIONS
@@ -323,3 +323,8 @@ def test_destroy_removes_everything(deployed: Deployed) -> None:
     assert _stack_resources(deployed) == []
     # The volumes kwok provisioned for the claims went with them.
     poll(lambda: not _items(cluster, "/api/v1/persistentvolumes"), "volumes to be deleted")
+
+
+def test_every_secret_of_the_tests_is_declared_secret() -> None:
+    # Otherwise local_stack would store it as plain config.
+    assert set(SECRETS) <= secret_keys()
