@@ -4,6 +4,7 @@
 #   - MinIO, nsqd and nsqlookupd built with Go at pinned versions, kept in $MEDIAVAULT_TOOLS_DIR
 #   - the Python virtualenv .venv with the pinned requirements and this package
 #   - the web app's packages (web/node_modules) with `npm ci` from web/package-lock.json
+#   - the real-API test tools (a throwaway Kubernetes API server, pulumi), scripts/build_kube_tools.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/versions.env
@@ -25,6 +26,8 @@ install_debian_packages() {
   command -v setpriv >/dev/null || missing+=(util-linux)
   # The share page is tested in a real headless browser.
   command -v chromium >/dev/null || missing+=(chromium)
+  # The certificates of the real-API tests' throwaway Kubernetes API server.
+  command -v openssl >/dev/null || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return
   log "apt-get install ${missing[*]}"
   as_root apt-get update -qq
@@ -86,5 +89,6 @@ install_web() {
 install_debian_packages
 build_go_tool minio "$MINIO_VERSION" minio install_minio
 build_go_tool nsq "$NSQ_VERSION-$(sha256sum tools/nsq/go.sum | cut -c1-12)" "nsqd nsqlookupd" install_nsq
+MEDIAVAULT_TOOLS_DIR="$TOOLS_DIR" scripts/build_kube_tools.sh
 install_python
 install_web

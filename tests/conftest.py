@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.worker_fixtures",
     "tests.web_fixtures",
     "tests.kube_fixtures",
+    "tests.k8s_fixtures",
 ]
 
 # Variables MediaVault reads; none of the developer's own may leak into a test.

@@ -15,7 +15,8 @@ from typing import Any
 from infra_pulumi.render import Created, objects, run_program
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+CRDS = ROOT / "mediavault" / "devstack" / "crds"
 # Distinct values that must never leave their Secret.
 SECRETS = {
     "postgresPassword": "pg-secret-value-4f1c",
@@ -164,7 +165,8 @@ def container_environment(
     for item in container.get("env", []):
         source = item.get("valueFrom")
         if source is None:
-            env[item["name"]] = item["value"]
+            # The API server stores an empty value as no value at all.
+            env[item["name"]] = item.get("value", "")
         elif "fieldRef" in source:
             field = source["fieldRef"]["fieldPath"]
             assert field in ("metadata.namespace", "metadata.name"), item

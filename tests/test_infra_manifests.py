@@ -12,7 +12,7 @@ import yaml
 
 from infra_pulumi.render import read_manifests
 from scripts.render_manifests import rendered
-from tests.infra_fixtures import ROOT, SCHEMAS
+from tests.infra_fixtures import CRDS, ROOT
 
 MANIFESTS = ROOT / "manifests"
 KUBERNETES_VERSION = "1.33.0"
@@ -30,7 +30,7 @@ def _documents() -> list[dict[str, Any]]:
 
 
 def _knative_schema() -> dict[str, Any]:
-    crd = yaml.safe_load((SCHEMAS / "knative-serving-service-crd.yaml").read_text())
+    crd = yaml.safe_load((CRDS / "knative-serving-service.yaml").read_text())
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
     return schema
