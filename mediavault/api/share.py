@@ -157,9 +157,11 @@ class ShareApi:
 
     def unlock_json(self, ctx: RequestContext, token: str) -> Response:
         """POST /api/share/{token}/unlock {password}."""
+        from mediavault.schemas import ShareUnlock
+
         share = self._resolve(ctx, token)
         if share["has_password"]:
-            self._check_password(ctx, share, ctx.json_body().get("password"))
+            self._check_password(ctx, share, ctx.body(ShareUnlock).password)
         response = Response(status=204)
         self._set_unlocked(ctx, response, share, token)
         return response
