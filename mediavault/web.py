@@ -53,13 +53,14 @@ class RequestContext:
     """One request with the function's services; handlers get this and the URL's arguments."""
 
     request: Request
-    services: Services
+    settings: Settings
+    lazy_services: LazyServices
     request_id: str
 
     @property
-    def settings(self) -> Settings:
-        """The function's settings."""
-        return self.services.settings
+    def services(self) -> Services:
+        """The function's services, made by the first request that needs them."""
+        return self.lazy_services.get()
 
     def user(self) -> User:
         """The authenticated user, or Unauthorized."""
@@ -263,7 +264,7 @@ class FunctionApp:
             endpoint = self._endpoints[index]
             route = endpoint.pattern
             self._refuse_cross_site(request)
-            context = RequestContext(request, self.services.get(), request_id)
+            context = RequestContext(request, self.settings, self.services, request_id)
             return route, endpoint.handler(context, **arguments)
         except Exception as error:  # every failure becomes JSON, never a traceback
             return route, self._failure(request, route, error)
@@ -321,16 +322,19 @@ class FunctionApp:
         return response
 
     def _healthz(self, context: RequestContext) -> Response:
-        from mediavault.db import ping
+        # Neither the pool nor psycopg: a cold start answers its readiness probe before it
+        # pays for the driver, which the first real request needs anyway.
+        from mediavault.db import accepting_connections
+        from mediavault.storage import Storage
 
         checks: dict[str, str] = {}
         try:
-            ping(context.services.pool)
+            accepting_connections(self.settings.database)
             checks["postgres"] = "ok"
         except Exception as error:
             checks["postgres"] = f"down: {type(error).__name__}"
         try:
-            context.services.storage.ping()
+            Storage(self.settings.storage).ping()
             checks["minio"] = "ok"
         except Exception as error:
             checks["minio"] = f"down: {error}"
