@@ -88,11 +88,9 @@ class RequestContext:
     def body(self, shape: type[Body], *, optional: bool) -> Body | None: ...
 
     def body(self, shape: type[Body], *, optional: bool = False) -> Body | None:
-        """The JSON body decoded into its declaration (mediavault.schemas), or a 4xx.
-
-        415 unless it is application/json; 400 naming the field for an unknown field, a wrong
-        type or a bound crossed. With `optional`, an empty body is None.
-        """
+        """The JSON body as its declaration in mediavault.schemas (None if empty and optional)."""
+        # 415 unless application/json: another site's HTML form can send text/plain without a
+        # preflight, never JSON. decode() answers 400 naming the field that is wrong.
         from mediavault.schemas import decode
 
         raw = self.body_bytes()
@@ -294,11 +292,9 @@ class FunctionApp:
         return json_response(body, status=500)
 
     def _refuse_cross_site(self, request: Request) -> None:
-        """Forbidden for a write that a browser says another site's page sent (CSRF).
-
-        One that signs in with the session cookie must prove it comes from the web app (or the
-        API's own pages, such as the share page); one with a bearer token is not at risk.
-        """
+        """Forbidden for a write that a browser says another site's page sent (CSRF)."""
+        # One that signs in with the session cookie must show it comes from the web app or the
+        # API's own pages (the share page); one with a bearer token is not at risk.
         if request.method not in UNSAFE_METHODS:
             return
         authorization = request.headers.get("Authorization")
