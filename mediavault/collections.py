@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mediavault.errors import BadRequest, NotFound
+from mediavault.errors import NotFound
 from mediavault.media import MEDIA_SELECT
 from mediavault.pagination import Cursor
 from mediavault.text import clean_text
 
 if TYPE_CHECKING:
     from mediavault.db import DictConnection
+    from mediavault.schemas import CollectionFields, CollectionUpdate
 
 _COLLECTION = """
 SELECT c.id, c.title, c.description, c.created_at, c.updated_at,
@@ -22,18 +23,17 @@ FROM collections c
 """
 
 
-def parse_fields(body: dict[str, Any], *, creating: bool) -> dict[str, str]:
-    """Title (required on create) and description of a collection."""
-    unknown = set(body) - {"title", "description"}
-    if unknown:
-        raise BadRequest(f"cannot set {', '.join(sorted(unknown))}")
+def parse_fields(body: CollectionFields | CollectionUpdate) -> dict[str, str]:
+    """The title and description a body sets, checked as text (absent ones are left out)."""
+    from msgspec import UNSET
+
     fields: dict[str, str] = {}
-    if creating or "title" in body:
-        title = clean_text(body.get("title"), "title", 200, required=True)
+    if body.title is not UNSET:
+        title = clean_text(body.title, "title", 200, required=True)
         assert title is not None
         fields["title"] = title
-    if "description" in body:
-        fields["description"] = clean_text(body["description"], "description", 2000) or ""
+    if body.description is not UNSET:
+        fields["description"] = clean_text(body.description, "description", 2000) or ""
     return fields
 
 

@@ -54,6 +54,28 @@ def ping(pool: Pool, timeout: float = 2.0) -> None:
         conn.execute("SELECT 1")
 
 
+# pg_isready's question: the protocol 3.0 startup message, answered before any password.
+_PROTOCOL_3 = 196608
+_CANNOT_CONNECT_NOW = b"C57P03\0"  # SQLSTATE of "the database system is starting up" and kin
+
+
+def accepting_connections(settings: DatabaseSettings, timeout: float = 2.0) -> None:
+    """Raise unless PostgreSQL accepts connections, asked as pg_isready asks (no driver)."""
+    import socket
+    import struct
+
+    fields = {"user": settings.user, "database": settings.name, "application_name": "mediavault"}
+    body = b"".join(f"{key}\0{value}\0".encode() for key, value in fields.items()) + b"\0"
+    with socket.create_connection((settings.host, settings.port), timeout=timeout) as sock:
+        sock.sendall(struct.pack("!ii", 8 + len(body), _PROTOCOL_3) + body)
+        reply = sock.recv(4096)
+    # 'R' asks for a password: the server takes connections. An 'E' refuses this login (the
+    # server answered all the same) unless it says the server cannot take any right now.
+    if reply[:1] == b"R" or (reply[:1] == b"E" and _CANNOT_CONNECT_NOW not in reply):
+        return
+    raise ConnectionError("PostgreSQL does not accept connections now")
+
+
 # After a failure, fail fast for this long; then one caller tries the database again.
 _FAIL_FAST_SECONDS = 2.0
 

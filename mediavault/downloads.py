@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from mediavault.mediatypes import announced_format
 
 if TYPE_CHECKING:
+    from mediavault.schemas import MediaSource
     from mediavault.storage import Storage
 
 # Derived objects are written by the worker: their type follows from their name.
@@ -45,7 +46,7 @@ def original_url(
     )
 
 
-def sources(row: dict[str, Any], url_for: Callable[[str], str | None]) -> list[dict[str, str]]:
+def sources(row: dict[str, Any], url_for: Callable[[str], str | None]) -> list[MediaSource]:
     """What a <video>/<audio> can play, best first, each with its MIME type and codecs.
 
     The HEVC rendition comes first; a browser that cannot decode it skips to the original by
@@ -53,7 +54,7 @@ def sources(row: dict[str, Any], url_for: Callable[[str], str | None]) -> list[d
     """
     if row["kind"] not in ("video", "audio") or row["status"] != "ready":
         return []
-    found = []
+    found: list[MediaSource] = []
     playback = url_for("playback") if row.get("playback_key") else None
     if playback is not None:
         found.append({"url": playback, "type": row.get("playback_mime") or "video/mp4"})

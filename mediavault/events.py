@@ -26,7 +26,7 @@ def parse_event_message(body: bytes | str) -> list[ObjectCreated]:
     """Every ObjectCreated record of one MinIO notification; other record types are skipped."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # deep nesting too
         raise EventError(f"event is not JSON: {error}") from error
     if not isinstance(document, dict) or not isinstance(document.get("Records"), list):
         raise EventError("event has no Records list")

@@ -14,6 +14,7 @@ from mediavault.text import clean_text
 
 if TYPE_CHECKING:
     from mediavault.db import DictConnection
+    from mediavault.schemas import Media, MediaUpdate, TagCount
     from mediavault.storage import Storage
 
 STATUSES = ("pending", "processing", "ready", "failed")
@@ -125,25 +126,22 @@ def get_media(
     return row
 
 
-def update_media(conn: DictConnection, owner_id: str, media_id: str, body: dict[str, Any]) -> None:
+def update_media(conn: DictConnection, owner_id: str, media_id: str, body: MediaUpdate) -> None:
     """Apply a PATCH: title and/or the full list of tags."""
-    unknown = set(body) - {"title", "tags"}
-    if unknown:
-        raise BadRequest(f"cannot change {', '.join(sorted(unknown))}")
+    from msgspec import UNSET
+
     get_media(conn, owner_id, media_id, lock=True)
-    if "title" in body:
-        title = clean_text(body["title"], "title", 200)
+    if body.title is not UNSET:
+        title = clean_text(body.title, "title", 200)
         conn.execute(
             "UPDATE media SET title = %s, updated_at = now() WHERE id = %s", (title, media_id)
         )
-    if "tags" in body:
-        set_tags(conn, owner_id, media_id, parse_tags(body["tags"]))
+    if body.tags is not UNSET:
+        set_tags(conn, owner_id, media_id, parse_tags(body.tags))
 
 
-def parse_tags(raw: object) -> list[str]:
+def parse_tags(raw: list[str]) -> list[str]:
     """Tag names: trimmed, 1..64 printable characters, deduplicated case-insensitively."""
-    if not isinstance(raw, list) or len(raw) > MAX_TAGS:
-        raise BadRequest(f"tags must be a list of at most {MAX_TAGS} names")
     names: dict[str, str] = {}
     for item in raw:
         name = clean_text(item, "tag", 64, required=True)
@@ -179,14 +177,15 @@ def forget_unused_tags(conn: DictConnection, owner_id: str) -> None:
     )
 
 
-def list_tags(conn: DictConnection, owner_id: str) -> list[dict[str, Any]]:
+def list_tags(conn: DictConnection, owner_id: str) -> list[TagCount]:
     """The owner's tags with how many media carry each, by name."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT t.name, count(mt.media_id) AS count FROM tags t"
         " LEFT JOIN media_tags mt ON mt.tag_id = t.id WHERE t.owner_id = %s"
         " GROUP BY t.id, t.name ORDER BY lower(t.name)",
         (owner_id,),
     ).fetchall()
+    return [{"name": row["name"], "count": row["count"]} for row in rows]
 
 
 def delete_media(conn: DictConnection, storage: Storage, owner_id: str, media_id: str) -> None:
@@ -201,7 +200,7 @@ def delete_media(conn: DictConnection, storage: Storage, owner_id: str, media_id
     forget_unused_tags(conn, owner_id)
 
 
-def to_json(row: dict[str, Any], storage: Storage) -> dict[str, Any]:
+def to_json(row: dict[str, Any], storage: Storage) -> Media:
     """The media shape of DESIGN.md, with short-lived presigned URLs for what exists."""
     from mediavault.downloads import derived_url, original_url, sources
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import secrets
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from mediavault.schemas import SharedItem, ShareView
 
 _STYLE = " ".join(
     [
@@ -56,34 +59,30 @@ def _page(title: str, body: str, nonce: str) -> str:
     )
 
 
-def _item(item: dict[str, Any]) -> str:
+def _item(item: SharedItem) -> str:
     urls = item["urls"]
     title = escape(item["title"] or "")
-    download = (
-        f'<a href="{escape(urls["original"])}" download>Download</a>'
-        if urls.get("original")
-        else ""
-    )
+    original, playback, thumbnail = urls["original"], urls["playback"] or "", urls["thumbnail"]
+    download = f'<a href="{escape(original)}" download>Download</a>' if original else ""
     if item["kind"] == "video":
         # Each source names its codecs: a browser that cannot decode one skips to the next.
         sources = "".join(
             f'<source src="{escape(source["url"])}" type="{escape(source["type"])}">'
             for source in item["sources"]
         )
-        poster = f' poster="{escape(urls["thumbnail"])}"' if urls.get("thumbnail") else ""
+        poster = f' poster="{escape(thumbnail)}"' if thumbnail else ""
         media = f"<video controls preload=metadata playsinline{poster}>{sources}</video>"
     elif item["kind"] == "image":
-        thumb = escape(urls.get("thumbnail") or urls["playback"])
         media = (
-            f'<a href="{escape(urls["playback"])}"><img src="{thumb}" alt="{title}" loading=lazy'
-            f' width="{item["width"] or ""}" height="{item["height"] or ""}"></a>'
+            f'<a href="{escape(playback)}"><img src="{escape(thumbnail or playback)}" alt="{title}"'
+            f' loading=lazy width="{item["width"] or ""}" height="{item["height"] or ""}"></a>'
         )
     else:
-        media = f'<audio controls preload=none src="{escape(urls["playback"])}"></audio>'
+        media = f'<audio controls preload=none src="{escape(playback)}"></audio>'
     return f"<figure>{media}<figcaption><span>{title}</span>{download}</figcaption></figure>"
 
 
-def gallery(view: dict[str, Any], nonce: str) -> str:
+def gallery(view: ShareView, nonce: str) -> str:
     """The collection's items: thumbnails, playable videos, full-size images."""
     collection = view["collection"]
     description = f"<p>{escape(collection['description'])}</p>" if collection["description"] else ""

@@ -6,17 +6,16 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mediavault.errors import BadRequest, NotFound
+from mediavault.errors import NotFound
 from mediavault.tokens import hash_token, new_token
 
 if TYPE_CHECKING:
     from mediavault.db import DictConnection
+    from mediavault.schemas import ShareRequest
 
 SHARE_PREFIX = "mvsh_"
-MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
 # scrypt with one of OWASP's recommended settings (N=2^15, r=8, p=3: 32 MiB per hash, the same
 # work as N=2^17, p=1 for a quarter of the memory per concurrent unlock).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 3
@@ -32,37 +31,6 @@ SELECT s.id, s.collection_id, s.password_hash IS NOT NULL AS has_password, s.all
        c.title, c.description
 FROM share_links s JOIN collections c ON c.id = s.collection_id
 """
-
-
-@dataclass(frozen=True)
-class ShareOptions:
-    """A validated `POST …/shares` body."""
-
-    expires_in_seconds: int | None
-    allow_download: bool
-    password: str | None
-
-    @classmethod
-    def parse(cls, body: dict[str, Any]) -> ShareOptions:
-        """Check the body; BadRequest names what is wrong."""
-        unknown = set(body) - {"expires_in_seconds", "allow_download", "password"}
-        if unknown:
-            raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
-        expires = body.get("expires_in_seconds")
-        if expires is not None and (
-            not isinstance(expires, int) or isinstance(expires, bool)
-            or not 60 <= expires <= MAX_EXPIRY_SECONDS
-        ):  # fmt: skip
-            raise BadRequest("expires_in_seconds must be an integer from 60 to ten years")
-        allow = body.get("allow_download", False)
-        if not isinstance(allow, bool):
-            raise BadRequest("allow_download must be true or false")
-        password = body.get("password")
-        if password is not None and (
-            not isinstance(password, str) or not 1 <= len(password) <= 200
-        ):
-            raise BadRequest("password must be 1 to 200 characters")
-        return cls(expires, allow, password or None)
 
 
 def hash_password(password: str) -> str:
@@ -105,7 +73,7 @@ def rehash(conn: DictConnection, share_id: str, password: str) -> None:
 
 
 def create(
-    conn: DictConnection, collection_id: str, options: ShareOptions
+    conn: DictConnection, collection_id: str, options: ShareRequest
 ) -> tuple[str, dict[str, Any]]:
     """A new link for a collection the caller owns; the token (shown once) and the row."""
     token = new_token(SHARE_PREFIX)

@@ -18,15 +18,23 @@ from mediavault.errors import (
     UnsupportedMediaType,
 )
 from mediavault.mediatypes import announced_format, kind_of
+from mediavault.schemas import MAX_PARTS
 from mediavault.storage import upload_key
 from mediavault.text import clean_text
 
 if TYPE_CHECKING:
     from mediavault.config import Settings, UploadSettings
     from mediavault.db import DictConnection, Pool
+    from mediavault.schemas import (
+        CompletedPart,
+        MultipartUpload,
+        Upload,
+        UploadCompletion,
+        UploadPart,
+    )
+    from mediavault.schemas import UploadRequest as UploadBody
     from mediavault.storage import Storage
 
-MAX_PARTS = 10_000  # S3's limit on the parts of one upload
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 
@@ -45,18 +53,13 @@ class UploadRequest:
         return kind_of(self.content_type)
 
 
-def parse_upload_request(body: dict[str, Any], limits: UploadSettings) -> UploadRequest:
-    """Check name, type and size; 400, 413 or 415 with the reason."""
-    filename = clean_text(
-        body.get("filename"), "filename", 255, required=True, code="invalid_filename"
-    )
+def parse_upload_request(body: UploadBody, limits: UploadSettings) -> UploadRequest:
+    """Check name, type and size against the rules and limits; 400, 413 or 415 with the reason."""
+    filename = clean_text(body.filename, "filename", 255, required=True, code="invalid_filename")
     assert filename is not None
     if set(filename) <= {"."} or "/" in filename or "\\" in filename:
         raise BadRequest("filename must be a file's name, not a path", code="invalid_filename")
-    content_type = body.get("content_type")
-    if not isinstance(content_type, str):
-        raise BadRequest("content_type is required")
-    content_type = content_type.split(";", 1)[0].strip().lower()
+    content_type = body.content_type.split(";", 1)[0].strip().lower()
     if not _CONTENT_TYPE.fullmatch(content_type):
         raise BadRequest("content_type is not a media type")
     # The format table is the allow-list; ALLOWED_CONTENT_TYPES can only narrow it.
@@ -64,12 +67,10 @@ def parse_upload_request(body: dict[str, Any], limits: UploadSettings) -> Upload
         _type_allowed(content_type, pattern) for pattern in limits.allowed_content_types
     ):
         raise UnsupportedMediaType(f"{content_type} uploads are not allowed here")
-    size = body.get("size_bytes")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise BadRequest("size_bytes must be a positive integer")
+    size = body.size_bytes
     if size > limits.max_upload_bytes:
         raise PayloadTooLarge(f"files may be at most {limits.max_upload_bytes} bytes")
-    title = clean_text(body.get("title"), "title", 200)
+    title = clean_text(body.title, "title", 200)
     return UploadRequest(filename, content_type, size, title)
 
 
@@ -89,7 +90,7 @@ def part_size_for(size: int, preferred: int) -> int:
 
 def start_upload(
     settings: Settings, pool: Pool, storage: Storage, owner_id: str, upload: UploadRequest
-) -> dict[str, Any]:
+) -> Upload | MultipartUpload:
     """Insert the pending media row and hand out a presigned PUT, or a multipart upload.
 
     Every URL fixes what may be sent to it: storage refuses another size or type.
@@ -97,7 +98,7 @@ def start_upload(
     media_id = str(uuid.uuid4())
     key = upload_key(media_id)
     expires_seconds = settings.storage.presign_expiry_seconds
-    expires_at = (datetime.now(UTC) + timedelta(seconds=expires_seconds)).isoformat()
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires_seconds)
     multipart = upload.size_bytes > settings.uploads.multipart_threshold_bytes
     with pool.connection() as conn, conn.transaction():
         _check_quota(conn, owner_id, upload.size_bytes, settings.uploads.user_quota_bytes)
@@ -128,7 +129,7 @@ def start_upload(
             conn.execute("DELETE FROM media WHERE id = %s", (media_id,))
         raise
     part_size = part_size_for(upload.size_bytes, settings.uploads.multipart_part_size_bytes)
-    parts = [
+    parts: list[UploadPart] = [
         {
             "part_number": number,
             "size": size,
@@ -212,7 +213,7 @@ def complete_upload(
     owner_id: str,
     media_id: str,
     *,
-    body: dict[str, Any] | None,
+    body: UploadCompletion | None,
 ) -> bool:
     """Finish an upload: assemble a multipart one, or confirm a single PUT arrived whole.
 
@@ -225,7 +226,9 @@ def complete_upload(
             return False
         key, size = row["upload_key"], int(row["size_bytes"])
         if row["upload_id"] is not None:
-            parts = _parse_parts((body or {}).get("parts"))
+            if body is None:
+                raise BadRequest("a multipart upload completes with its parts")
+            parts = _check_parts(body.parts)
             part_size = part_size_for(size, settings.uploads.multipart_part_size_bytes)
             expected = len(part_sizes(size, part_size))
             if [number for number, _ in parts] != list(range(1, expected + 1)):
@@ -247,18 +250,8 @@ def complete_upload(
     return True
 
 
-def _parse_parts(raw: object) -> list[tuple[int, str]]:
-    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_PARTS:
-        raise BadRequest("parts must be a list of {part_number, etag}")
-    parts: list[tuple[int, str]] = []
-    for item in raw:
-        number = item.get("part_number") if isinstance(item, dict) else None
-        etag = item.get("etag") if isinstance(item, dict) else None
-        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_PARTS:
-            raise BadRequest("part_number must be an integer from 1 to 10000")
-        if not isinstance(etag, str) or not 1 <= len(etag) <= 200:
-            raise BadRequest("etag must be the ETag the part's PUT returned")
-        parts.append((number, etag))
+def _check_parts(given: list[CompletedPart]) -> list[tuple[int, str]]:
+    parts = [(part.part_number, part.etag) for part in given]
     numbers = [number for number, _ in parts]
     if numbers != sorted(set(numbers)):
         raise BadRequest("parts must be in ascending part_number order, each once")

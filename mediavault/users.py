@@ -10,6 +10,7 @@ from mediavault.errors import Conflict
 from mediavault.tokens import hash_token, new_token
 
 if TYPE_CHECKING:
+    from mediavault import schemas
     from mediavault.db import DictConnection
 
 
@@ -32,7 +33,7 @@ class User:
             avatar_url=row["avatar_url"],
         )
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> schemas.User:
         """The public JSON shape of a user."""
         return {
             "id": self.id,
@@ -144,14 +145,18 @@ def upsert_discord_user(
     return User.from_row(row)
 
 
-def list_api_tokens(conn: DictConnection, user_id: str) -> list[dict[str, Any]]:
+def list_api_tokens(conn: DictConnection, user_id: str) -> list[schemas.ApiToken]:
     """The user's tokens, oldest first, without any secret."""
     rows = conn.execute(
         "SELECT id, name, created_at, last_used_at FROM api_tokens"
         " WHERE user_id = %s ORDER BY created_at, id",
         (user_id,),
     ).fetchall()
-    return [{**row, "id": str(row["id"])} for row in rows]
+    return [
+        {"id": str(row["id"]), "name": row["name"], "created_at": row["created_at"],
+         "last_used_at": row["last_used_at"]}
+        for row in rows
+    ]  # fmt: skip
 
 
 def delete_api_token(conn: DictConnection, user_id: str, token_id: str) -> bool:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from werkzeug.exceptions import MethodNotAllowed as RoutingMethodNotAllowed
 from werkzeug.exceptions import NotFound as RoutingNotFound
@@ -19,7 +19,6 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from mediavault.errors import (
-    BadRequest,
     Forbidden,
     HTTPError,
     MethodNotAllowed,
@@ -27,6 +26,7 @@ from mediavault.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
     StorageError,
+    UnsupportedMediaType,
 )
 from mediavault.logs import correlation_id
 from mediavault.metrics import HttpMetrics
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from mediavault.config import Settings
+    from mediavault.schemas import Request as RequestBody
     from mediavault.services import LazyServices, Services
     from mediavault.users import User
 
@@ -42,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 JSON_TYPE = "application/json"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Body = TypeVar("Body", bound="RequestBody")
 
 
 @dataclass
@@ -49,13 +53,14 @@ class RequestContext:
     """One request with the function's services; handlers get this and the URL's arguments."""
 
     request: Request
-    services: Services
+    settings: Settings
+    lazy_services: LazyServices
     request_id: str
 
     @property
-    def settings(self) -> Settings:
-        """The function's settings."""
-        return self.services.settings
+    def services(self) -> Services:
+        """The function's services, made by the first request that needs them."""
+        return self.lazy_services.get()
 
     def user(self) -> User:
         """The authenticated user, or Unauthorized."""
@@ -76,15 +81,27 @@ class RequestContext:
             limit = self.settings.max_json_bytes
             raise PayloadTooLarge(f"request bodies may be at most {limit} bytes") from None
 
-    def json_body(self) -> dict[str, Any]:
-        """The request's JSON object, or BadRequest."""
-        try:
-            body = json.loads(self.body_bytes() or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("request body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise BadRequest("request body must be a JSON object")
-        return body
+    @overload
+    def body(self, shape: type[Body]) -> Body: ...
+
+    @overload
+    def body(self, shape: type[Body], *, optional: bool) -> Body | None: ...
+
+    def body(self, shape: type[Body], *, optional: bool = False) -> Body | None:
+        """The JSON body as its declaration in mediavault.schemas (None if empty and optional)."""
+        # 415 unless application/json: another site's HTML form can send text/plain without a
+        # preflight, never JSON. decode() answers 400 naming the field that is wrong.
+        from mediavault.schemas import decode
+
+        raw = self.body_bytes()
+        if optional and not raw.strip():
+            return None
+        if self.request.mimetype != JSON_TYPE:
+            raise UnsupportedMediaType(
+                "request bodies must be sent as Content-Type: application/json",
+                code="json_required",
+            )
+        return decode(raw, shape)
 
 
 Handler = Callable[..., Response]
@@ -181,6 +198,8 @@ class FunctionApp:
         self.services = services
         self.metrics = HttpMetrics(name)
         self.cors_origin = _origin(settings.frontend_url)
+        # The pages that may send cookie-authenticated writes: the web app's and the API's own.
+        self.own_origins = frozenset({self.cors_origin, _origin(settings.api_base_url)})
         builtin = [
             Endpoint("/healthz", ("GET",), self._healthz),
             Endpoint("/metrics", ("GET",), self._metrics),
@@ -215,10 +234,11 @@ class FunctionApp:
             elapsed = time.perf_counter() - started
             self.metrics.observe(route, request.method, response.status_code, elapsed)
             if route not in ("/healthz", "/metrics"):
+                # The pattern, never the path: paths hold share tokens.
                 logger.info(
                     "%s %s %s",
                     request.method,
-                    request.path,
+                    route,
                     response.status_code,
                     extra={"function": self.name, "route": route, "status": response.status_code},
                 )
@@ -241,7 +261,8 @@ class FunctionApp:
             index, arguments = adapter.match()
             endpoint = self._endpoints[index]
             route = endpoint.pattern
-            context = RequestContext(request, self.services.get(), request_id)
+            self._refuse_cross_site(request)
+            context = RequestContext(request, self.settings, self.services, request_id)
             return route, endpoint.handler(context, **arguments)
         except Exception as error:  # every failure becomes JSON, never a traceback
             return route, self._failure(request, route, error)
@@ -270,6 +291,23 @@ class FunctionApp:
         body = {"error": {"code": "internal", "message": "internal error"}}
         return json_response(body, status=500)
 
+    def _refuse_cross_site(self, request: Request) -> None:
+        """Forbidden for a write that a browser says another site's page sent (CSRF)."""
+        # One that signs in with the session cookie must show it comes from the web app or the
+        # API's own pages (the share page); one with a bearer token is not at risk.
+        if request.method not in UNSAFE_METHODS:
+            return
+        authorization = request.headers.get("Authorization")
+        if authorization is not None and authorization.strip():
+            return
+        verdict = same_origin(request, self.own_origins)
+        cookie = request.cookies.get(self.settings.auth.session_cookie_name)
+        if verdict is False or (cookie and verdict is None):
+            raise Forbidden(
+                "cross-site requests are refused: send this from the web app, or use an API token",
+                code="cross_site_request",
+            )
+
     def _preflight(self, origin: str | None) -> Response:
         if origin != self.cors_origin:
             return error_response(Forbidden("origin not allowed", code="cors_origin_denied"))
@@ -280,16 +318,19 @@ class FunctionApp:
         return response
 
     def _healthz(self, context: RequestContext) -> Response:
-        from mediavault.db import ping
+        # Neither the pool nor psycopg: a cold start answers its readiness probe before it
+        # pays for the driver, which the first real request needs anyway.
+        from mediavault.db import accepting_connections
+        from mediavault.storage import Storage
 
         checks: dict[str, str] = {}
         try:
-            ping(context.services.pool)
+            accepting_connections(self.settings.database)
             checks["postgres"] = "ok"
         except Exception as error:
             checks["postgres"] = f"down: {type(error).__name__}"
         try:
-            context.services.storage.ping()
+            Storage(self.settings.storage).ping()
             checks["minio"] = "ok"
         except Exception as error:
             checks["minio"] = f"down: {error}"
@@ -306,6 +347,18 @@ class FunctionApp:
 
 
 RETRY_AFTER_SECONDS = 5
+
+
+def same_origin(request: Request, own_origins: frozenset[str]) -> bool | None:
+    """True if the browser says our own page sent it, False if another did, None if it says not."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != "null":
+        return origin in own_origins
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        # A page with `Referrer-Policy: no-referrer` sends `Origin: null` even to itself.
+        return site == "same-origin"
+    return None if origin is None else False
 
 
 def _outage(error: Exception) -> str | None:

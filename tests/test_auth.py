@@ -191,7 +191,8 @@ def test_logout_ends_the_session_server_side(auth: ServedApp) -> None:
         sign_in(browser, auth)
         session = browser.cookies.get("mv_session")
         assert session
-        logout = browser.post(f"{auth.base_url}/api/auth/logout")
+        # As the web app sends it: a same-origin POST carries its Origin.
+        logout = browser.post(f"{auth.base_url}/api/auth/logout", headers={"Origin": auth.base_url})
         assert logout.status_code == 204
         assert "mv_session=;" in logout.headers["set-cookie"]
     stale = httpx.get(f"{auth.base_url}/api/auth/me", cookies={"mv_session": session})

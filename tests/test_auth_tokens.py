@@ -19,6 +19,8 @@ from tests.auth_fixtures import browser_client, sign_in
 def _signed_in(auth: ServedApp) -> Iterator[httpx.Client]:
     with browser_client() as browser:
         assert sign_in(browser, auth).status_code == 200
+        # What a browser adds to the web app's writes (the cookie alone is refused: CSRF).
+        browser.headers["Origin"] = auth.base_url
         yield browser
 
 

@@ -68,8 +68,11 @@ def test_parser_unescapes_keys_and_skips_other_events() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"Records": "x"}', _message({"eventName": "s3:ObjectCreated:Put"})],
-)
+    [
+        b"not json", b"[]", b'{"Records": "x"}', _message({"eventName": "s3:ObjectCreated:Put"}),
+        b'{"Records": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # past the recursion limit
+    ],
+)  # fmt: skip
 def test_parser_rejects_what_is_not_a_minio_event(body: bytes) -> None:
     with pytest.raises(EventError):
         parse_event_message(body)

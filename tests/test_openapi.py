@@ -23,6 +23,7 @@ from mediavault.api import auth, collections, media, share, uploads
 from mediavault.routes import function_for
 from mediavault.services import Services
 from mediavault.users import create_api_token, get_or_create_local_user
+from scripts.render_openapi import rendered
 from tests.api_fixtures import FUNCTIONS_DIR
 from tests.harness import Stack
 
@@ -49,6 +50,10 @@ def _document() -> dict[str, Any]:
 def _openapi_path(pattern: str) -> str:
     """A werkzeug rule (`/api/media/<uuid:id>`) as an OpenAPI path (`/api/media/{id}`)."""
     return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", pattern)
+
+
+def test_the_schemas_are_rendered_from_the_declarations() -> None:
+    assert DOCUMENT.read_text() == rendered(), "run scripts/render_openapi.py"
 
 
 def test_every_path_is_served_by_the_function_it_names() -> None:

@@ -22,7 +22,12 @@ DEMO = textwrap.dedent(
 
     from mediavault.errors import BadRequest
     from mediavault.function import create_function
+    from mediavault.schemas import Request
     from mediavault.web import Endpoint, RequestContext, json_response
+
+
+    class Echo(Request):
+        title: str
 
 
     def ok(ctx: RequestContext):
@@ -34,7 +39,7 @@ DEMO = textwrap.dedent(
 
 
     def echo(ctx: RequestContext):
-        return json_response(ctx.json_body(), status=201)
+        return json_response({"title": ctx.body(Echo).title}, status=201)
 
 
     def item(ctx: RequestContext, item_id: str):

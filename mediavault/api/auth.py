@@ -22,6 +22,8 @@ from mediavault.web import (
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter
 
+    from mediavault.schemas import ApiTokenCreated, ApiTokenList
+
 LOGIN_COOKIE_PATH = "/api/auth"
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -127,18 +129,19 @@ class AuthApi:
         return json_response(ctx.user().to_dict(), headers=NO_STORE)
 
     def create_token(self, ctx: RequestContext) -> Response:
+        from mediavault.schemas import ApiTokenRequest
         from mediavault.users import create_api_token
 
         user = ctx.user()
-        name = clean_text(ctx.json_body().get("name"), "name", 100, required=True)
+        name = clean_text(ctx.body(ApiTokenRequest).name, "name", 100, required=True)
         assert name is not None
         with ctx.services.pool.connection() as conn:
             created = create_api_token(conn, user.id, name)
-        body = {
+        body: ApiTokenCreated = {
             "id": created.id,
             "name": created.name,
             "token": created.token,
-            "created_at": created.created_at.isoformat(),
+            "created_at": created.created_at,
         }
         return json_response(body, status=201, headers=NO_STORE)
 
@@ -148,7 +151,8 @@ class AuthApi:
         user = ctx.user()
         with ctx.services.pool.connection() as conn:
             items = list_api_tokens(conn, user.id)
-        return json_response({"items": items, "next_cursor": None}, headers=NO_STORE)
+        body: ApiTokenList = {"items": items, "next_cursor": None}
+        return json_response(body, headers=NO_STORE)
 
     def delete_token(self, ctx: RequestContext, token_id: object) -> Response:
         from mediavault.users import delete_api_token

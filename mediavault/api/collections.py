@@ -12,6 +12,14 @@ from mediavault.web import Endpoint, RequestContext, json_response
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from mediavault.schemas import (
+        Collection,
+        CollectionList,
+        CollectionSummary,
+        Share,
+        ShareCreated,
+        ShareList,
+    )
     from mediavault.storage import Storage
 
 PRIVATE = {"Cache-Control": "private, no-store"}
@@ -34,7 +42,7 @@ def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
     ]
 
 
-def _summary(row: dict[str, Any], storage: Storage) -> dict[str, Any]:
+def _summary(row: dict[str, Any], storage: Storage) -> CollectionSummary:
     from mediavault.downloads import derived_url
 
     expiry = storage.settings.download_expiry_seconds
@@ -49,7 +57,7 @@ def _summary(row: dict[str, Any], storage: Storage) -> dict[str, Any]:
     }
 
 
-def _full(ctx: RequestContext, owner_id: str, collection_id: str) -> dict[str, Any]:
+def _full(ctx: RequestContext, owner_id: str, collection_id: str) -> Collection:
     from mediavault import collections, media
 
     storage = ctx.services.storage
@@ -62,12 +70,14 @@ def _full(ctx: RequestContext, owner_id: str, collection_id: str) -> dict[str, A
 def create_collection(ctx: RequestContext) -> Response:
     """POST /api/collections."""
     from mediavault import collections
+    from mediavault.schemas import CollectionFields
 
     user = ctx.user()
-    fields = collections.parse_fields(ctx.json_body(), creating=True)
+    fields = collections.parse_fields(ctx.body(CollectionFields))
     with ctx.services.pool.connection() as conn:
         row = collections.create(conn, user.id, fields)
-    return json_response({**_summary(row, ctx.services.storage), "items": []}, 201, PRIVATE)
+    body: Collection = {**_summary(row, ctx.services.storage), "items": []}
+    return json_response(body, 201, PRIVATE)
 
 
 def list_collections(ctx: RequestContext) -> Response:
@@ -81,7 +91,7 @@ def list_collections(ctx: RequestContext) -> Response:
     cursor = Cursor.decode(raw_cursor) if raw_cursor else None
     with ctx.services.pool.connection() as conn:
         rows, next_cursor = collections.list_page(conn, user.id, limit, cursor)
-    body = {
+    body: CollectionList = {
         "items": [_summary(row, ctx.services.storage) for row in rows],
         "next_cursor": next_cursor.encode() if next_cursor else None,
     }
@@ -97,9 +107,10 @@ def get_collection(ctx: RequestContext, collection_id: object) -> Response:
 def update_collection(ctx: RequestContext, collection_id: object) -> Response:
     """PATCH /api/collections/{id}: title, description."""
     from mediavault import collections
+    from mediavault.schemas import CollectionUpdate
 
     user = ctx.user()
-    fields = collections.parse_fields(ctx.json_body(), creating=False)
+    fields = collections.parse_fields(ctx.body(CollectionUpdate))
     with ctx.services.pool.connection() as conn, conn.transaction():
         collections.update(conn, user.id, str(collection_id), fields)
     return json_response(_full(ctx, user.id, str(collection_id)), headers=PRIVATE)
@@ -135,7 +146,7 @@ def remove_item(ctx: RequestContext, collection_id: object, media_id: object) ->
     return Response(status=204)
 
 
-def _share_json(row: dict[str, Any]) -> dict[str, Any]:
+def _share_json(row: dict[str, Any]) -> Share:
     return {
         "id": str(row["id"]),
         "expires_at": row["expires_at"],
@@ -150,13 +161,15 @@ def _share_json(row: dict[str, Any]) -> dict[str, Any]:
 def create_share(ctx: RequestContext, collection_id: object) -> Response:
     """POST /api/collections/{id}/shares: the token and URL are shown only here."""
     from mediavault import collections, shares
+    from mediavault.schemas import ShareRequest
 
     user = ctx.user()
-    options = shares.ShareOptions.parse(ctx.json_body())
+    options = ctx.body(ShareRequest)
     with ctx.services.pool.connection() as conn, conn.transaction():
         collections.get(conn, user.id, str(collection_id))
         token, row = shares.create(conn, str(collection_id), options)
-    body = {**_share_json(row), "token": token, "url": f"{ctx.settings.api_base_url}/s/{token}"}
+    url = f"{ctx.settings.api_base_url}/s/{token}"
+    body: ShareCreated = {**_share_json(row), "token": token, "url": url}
     return json_response(body, 201, {"Cache-Control": "no-store"})
 
 
@@ -168,9 +181,8 @@ def list_shares(ctx: RequestContext, collection_id: object) -> Response:
     with ctx.services.pool.connection() as conn:
         collections.get(conn, user.id, str(collection_id))
         rows = shares.list_for(conn, str(collection_id))
-    return json_response(
-        {"items": [_share_json(r) for r in rows], "next_cursor": None}, headers=PRIVATE
-    )
+    body: ShareList = {"items": [_share_json(r) for r in rows], "next_cursor": None}
+    return json_response(body, headers=PRIVATE)
 
 
 def revoke_share(ctx: RequestContext, collection_id: object, share_id: object) -> Response:

@@ -13,6 +13,8 @@ from mediavault.web import Endpoint, RequestContext, json_response
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from mediavault.schemas import MediaList, TagList
+
 logger = logging.getLogger(__name__)
 
 PRIVATE = {"Cache-Control": "private, no-store"}
@@ -45,7 +47,7 @@ def list_media(ctx: RequestContext) -> Response:
     with ctx.services.pool.connection() as conn:
         rows, next_cursor = media.list_media(conn, user.id, where, limit, cursor)
     storage = ctx.services.storage
-    body = {
+    body: MediaList = {
         "items": [media.to_json(row, storage) for row in rows],
         "next_cursor": next_cursor.encode() if next_cursor else None,
     }
@@ -65,9 +67,10 @@ def get_media(ctx: RequestContext, media_id: object) -> Response:
 def patch_media(ctx: RequestContext, media_id: object) -> Response:
     """PATCH /api/media/{id}: title and tags."""
     from mediavault import media
+    from mediavault.schemas import MediaUpdate
 
     user = ctx.user()
-    body = ctx.json_body()
+    body = ctx.body(MediaUpdate)
     with ctx.services.pool.connection() as conn, conn.transaction():
         media.update_media(conn, user.id, str(media_id), body)
         row = media.get_media(conn, user.id, str(media_id))
@@ -119,4 +122,5 @@ def list_tags(ctx: RequestContext) -> Response:
     user = ctx.user()
     with ctx.services.pool.connection() as conn:
         items = media.list_tags(conn, user.id)
-    return json_response({"items": items, "next_cursor": None}, headers=PRIVATE)
+    body: TagList = {"items": items, "next_cursor": None}
+    return json_response(body, headers=PRIVATE)

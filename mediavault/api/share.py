@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from itsdangerous import TimestampSigner
     from prometheus_client import CollectorRegistry, Counter
 
+    from mediavault.schemas import SharedItem, SharedItemUrls, ShareView
+
 SHARE_COOKIE = "mv_share"
 _PRIVATE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 UNLOCK_SECONDS = 24 * 3600
@@ -107,9 +109,7 @@ class ShareApi:
             return False
         return value.decode() == str(share["id"])
 
-    def _view(
-        self, ctx: RequestContext, share: dict[str, Any], token: str, form: str
-    ) -> dict[str, Any]:
+    def _view(self, ctx: RequestContext, share: dict[str, Any], token: str, form: str) -> ShareView:
         """The view of a link: every URL is one of the share function's own.
 
         They sign a storage URL only when followed, after checking the link again: nothing in
@@ -124,7 +124,7 @@ class ShareApi:
         self.metrics.views.labels(form).inc()
         # The page links relative to itself; the JSON view gives absolute URLs.
         base = "" if form == "page" else ctx.settings.api_base_url
-        items = []
+        items: list[SharedItem] = []
         for row in rows:
 
             def url(kind: str, row: dict[str, Any] = row) -> str:
@@ -133,7 +133,7 @@ class ShareApi:
             shown = "preview" if row["kind"] == "image" and row["preview_key"] else "original"
             if row["kind"] == "video" and row["playback_key"]:
                 shown = "playback"
-            urls = {
+            urls: SharedItemUrls = {
                 "thumbnail": url("thumbnail") if row["thumbnail_key"] else None,
                 "playback": url(shown),
                 "original": url("download") if share["allow_download"] else None,
@@ -214,9 +214,11 @@ class ShareApi:
 
     def unlock_json(self, ctx: RequestContext, token: str) -> Response:
         """POST /api/share/{token}/unlock {password}."""
+        from mediavault.schemas import ShareUnlock
+
         share = self._resolve(ctx, token)
         if share["has_password"]:
-            self._check_password(ctx, share, ctx.json_body().get("password"))
+            self._check_password(ctx, share, ctx.body(ShareUnlock).password)
         response = Response(status=204)
         self._set_unlocked(ctx, response, share, token)
         return response

@@ -29,10 +29,11 @@ def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
 
 def create_upload(ctx: RequestContext) -> Response:
     """POST /api/uploads: a pending media row and where to PUT its bytes."""
+    from mediavault.schemas import UploadRequest
     from mediavault.uploads import parse_upload_request, start_upload
 
     user = ctx.user()
-    upload = parse_upload_request(ctx.json_body(), ctx.settings.uploads)
+    upload = parse_upload_request(ctx.body(UploadRequest), ctx.settings.uploads)
     services = ctx.services
     body = start_upload(ctx.settings, services.pool, services.storage, user.id, upload)
     return json_response(body, status=201, headers=NO_STORE)
@@ -43,11 +44,12 @@ def complete_upload(ctx: RequestContext, media_id: object) -> Response:
     from mediavault.errors import MediaVaultError
     from mediavault.media import get_media, to_json
     from mediavault.queue import object_created_message, publish
+    from mediavault.schemas import UploadCompletion
     from mediavault.uploads import complete_upload as complete
 
     user = ctx.user()
     storage = ctx.services.storage
-    body = ctx.json_body() if ctx.body_bytes().strip() else None
+    body = ctx.body(UploadCompletion, optional=True)
     waiting = complete(ctx.settings, ctx.services.pool, storage, user.id, str(media_id), body=body)
     with ctx.services.pool.connection() as conn:
         row = get_media(conn, user.id, str(media_id))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
@@ -148,11 +148,22 @@ def _json(body: object, status: int) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
+class _QuietRequestHandler(WSGIRequestHandler):
+    """werkzeug's handler without its access log, whose paths would hold tokens and codes."""
+
+    # A MediaVault function logs each request itself, by its route pattern.
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Nothing: see the class."""
+
+
 class ServedApp:
     """A WSGI app on a loopback port, in a thread, until stopped."""
 
     def __init__(self, app: Any, port: int = 0) -> None:
-        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._server = make_server(
+            "127.0.0.1", port, app, threaded=True, request_handler=_QuietRequestHandler
+        )
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

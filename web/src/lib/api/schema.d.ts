@@ -365,44 +365,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        Error: {
-            error: {
-                code: string;
-                message: string;
-            };
-        };
-        /** Format: date-time */
-        Timestamp: string;
-        /** Format: date-time */
-        NullableTimestamp: string | null;
-        /** @enum {string} */
-        Status: "pending" | "processing" | "ready" | "failed";
-        /** @enum {string} */
-        Kind: "video" | "image" | "audio" | "other";
-        User: {
-            /** Format: uuid */
-            id: string;
-            username: string;
-            discord_id: string | null;
-            avatar_url: string | null;
-        };
-        ApiTokenCreated: {
-            /** Format: uuid */
-            id: string;
+        /** @description `POST /api/auth/tokens`. */
+        ApiTokenRequest: {
             name: string;
-            token: string;
-            created_at: components["schemas"]["Timestamp"];
         };
-        ApiTokenList: {
-            items: {
-                /** Format: uuid */
-                id: string;
-                name: string;
-                created_at: components["schemas"]["Timestamp"];
-                last_used_at: components["schemas"]["NullableTimestamp"];
-            }[];
-            next_cursor: null;
-        };
+        /** @description `POST /api/uploads`: what is about to be uploaded. */
         UploadRequest: {
             /** @description kept in the database only; no path, no control characters */
             filename: string;
@@ -411,28 +378,111 @@ export interface components {
             size_bytes: number;
             title?: string | null;
         };
+        /** @description `POST /api/uploads/{id}/complete` of a multipart upload. */
+        UploadCompletion: {
+            parts: components["schemas"]["CompletedPart"][];
+        };
+        /** @description One part of a multipart upload, as its PUT answered. */
+        CompletedPart: {
+            part_number: number;
+            etag: string;
+        };
+        /** @description `PATCH /api/media/{id}`: what is absent stays as it is. */
+        MediaUpdate: {
+            title?: string | null;
+            tags?: string[];
+        };
+        /** @description `POST /api/collections`. */
+        CollectionFields: {
+            title: string;
+            description?: string | null;
+        };
+        /** @description `PATCH /api/collections/{id}`: what is absent stays as it is. */
+        CollectionUpdate: {
+            title?: string;
+            description?: string | null;
+        };
+        /** @description `POST /api/collections/{id}/shares`. */
+        ShareRequest: {
+            expires_in_seconds?: number | null;
+            /** @default false */
+            allow_download: boolean;
+            password?: string | null;
+        };
+        /** @description `POST /api/share/{token}/unlock`. */
+        ShareUnlock: {
+            password: string;
+        };
+        /** @description Every 4xx and 5xx answer of the API. */
+        Error: {
+            error: components["schemas"]["ErrorDetail"];
+        };
+        /** @description What went wrong: a machine-readable code and a sentence for people. */
+        ErrorDetail: {
+            code: string;
+            message: string;
+        };
+        /** @description A signed-in person. */
+        User: {
+            /** Format: uuid */
+            id: string;
+            username: string;
+            discord_id: string | null;
+            avatar_url: string | null;
+        };
+        /** @description A new API token: the only answer that holds its secret. */
+        ApiTokenCreated: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            token: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /** @description The user's API tokens (one page). */
+        ApiTokenList: {
+            items: components["schemas"]["ApiToken"][];
+            next_cursor: null;
+        };
+        /** @description A personal API token, without its secret. */
+        ApiToken: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** Format: date-time */
+            created_at: string;
+            last_used_at: string | null;
+        };
+        /** @description A single presigned PUT: send exactly these headers. */
         Upload: {
             /** Format: uuid */
             media_id: string;
-            /** @constant */
+            /** @enum {unknown} */
             method: "PUT";
             url: string;
             headers: {
                 [key: string]: string;
             };
-            expires_at: components["schemas"]["Timestamp"];
+            /** Format: date-time */
+            expires_at: string;
         };
+        /** @description A multipart upload: PUT each part, then complete with each part's ETag. */
         MultipartUpload: {
             /** Format: uuid */
             media_id: string;
             upload_id: string;
             part_size: number;
-            parts: {
-                part_number: number;
-                url: string;
-            }[];
-            expires_at: components["schemas"]["Timestamp"];
+            parts: components["schemas"]["UploadPart"][];
+            /** Format: date-time */
+            expires_at: string;
         };
+        /** @description Where to PUT one part, and its exact size. */
+        UploadPart: {
+            part_number: number;
+            size: number;
+            url: string;
+        };
+        /** @description One of the user's media. */
         Media: {
             /** Format: uuid */
             id: string;
@@ -449,36 +499,61 @@ export interface components {
             video_codec: string | null;
             audio_codec: string | null;
             tags: string[];
-            created_at: components["schemas"]["Timestamp"];
-            updated_at: components["schemas"]["Timestamp"];
-            urls: {
-                original: string | null;
-                playback: string | null;
-                thumbnail: string | null;
-            };
-            processing: {
-                attempts: number;
-                encoder: string | null;
-                progress: number;
-                started_at: components["schemas"]["NullableTimestamp"];
-                finished_at: components["schemas"]["NullableTimestamp"];
-            };
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            urls: components["schemas"]["MediaUrls"];
+            /** @description what plays in a page, best first; empty if none */
+            sources: components["schemas"]["MediaSource"][];
+            processing: components["schemas"]["Processing"];
         };
+        /**
+         * @description What a media is, from its announced type (the worker checks the bytes).
+         * @enum {string}
+         */
+        Kind: "audio" | "image" | "other" | "video";
+        /** @description The media's processing job. */
+        Processing: {
+            attempts: number;
+            encoder: string | null;
+            progress: number;
+            started_at: string | null;
+            finished_at: string | null;
+        };
+        /** @description Something a <video>/<audio> can play, with its MIME type and codecs (RFC 6381). */
+        MediaSource: {
+            url: string;
+            /** @example video/mp4; codecs="hvc1.1.6.L93.B0, mp4a.40.2" */
+            type: string;
+        };
+        /**
+         * @description Where a media is in its life: announced, being processed, served, or refused.
+         * @enum {string}
+         */
+        Status: "failed" | "pending" | "processing" | "ready";
+        /** @description Short-lived download URLs of what exists and was checked. */
+        MediaUrls: {
+            original: string | null;
+            playback: string | null;
+            thumbnail: string | null;
+        };
+        /** @description A page of media, newest first. */
         MediaList: {
             items: components["schemas"]["Media"][];
             next_cursor: string | null;
         };
+        /** @description The user's tags. */
         TagList: {
-            items: {
-                name: string;
-                count: number;
-            }[];
+            items: components["schemas"]["TagCount"][];
             next_cursor: null;
         };
-        CollectionFields: {
-            title: string;
-            description?: string | null;
+        /** @description A tag and how many media carry it. */
+        TagCount: {
+            name: string;
+            count: number;
         };
+        /** @description A collection without its items. */
         CollectionSummary: {
             /** Format: uuid */
             id: string;
@@ -487,54 +562,90 @@ export interface components {
             item_count: number;
             /** @description the thumbnail of the first ready item */
             cover: string | null;
-            created_at: components["schemas"]["Timestamp"];
-            updated_at: components["schemas"]["Timestamp"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
         };
-        Collection: components["schemas"]["CollectionSummary"] & {
+        /** @description A collection with its items in order. */
+        Collection: {
+            /** Format: uuid */
+            id: string;
+            title: string;
+            description: string;
+            item_count: number;
+            /** @description the thumbnail of the first ready item */
+            cover: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
             items: components["schemas"]["Media"][];
         };
+        /** @description A page of collections, newest first. */
         CollectionList: {
             items: components["schemas"]["CollectionSummary"][];
             next_cursor: string | null;
         };
+        /** @description A share link, without its token. */
         Share: {
             /** Format: uuid */
             id: string;
-            expires_at: components["schemas"]["NullableTimestamp"];
+            expires_at: string | null;
             allow_download: boolean;
             has_password: boolean;
             revoked: boolean;
             view_count: number;
-            created_at: components["schemas"]["Timestamp"];
+            /** Format: date-time */
+            created_at: string;
         };
-        ShareCreated: components["schemas"]["Share"] & {
+        /** @description A new share link: the only answer that holds its token. */
+        ShareCreated: {
+            /** Format: uuid */
+            id: string;
+            expires_at: string | null;
+            allow_download: boolean;
+            has_password: boolean;
+            revoked: boolean;
+            view_count: number;
+            /** Format: date-time */
+            created_at: string;
             token: string;
             url: string;
         };
+        /** @description A collection's share links. */
         ShareList: {
             items: components["schemas"]["Share"][];
             next_cursor: null;
         };
+        /** @description The public view of a shared collection. */
         ShareView: {
-            collection: {
-                title: string;
-                description: string;
-            };
-            items: {
-                /** Format: uuid */
-                id: string;
-                title: string | null;
-                kind: components["schemas"]["Kind"];
-                width: number | null;
-                height: number | null;
-                duration_ms: number | null;
-                urls: {
-                    thumbnail: string | null;
-                    playback: string | null;
-                    /** @description only when the link allows downloads */
-                    original: string | null;
-                };
-            }[];
+            collection: components["schemas"]["SharedCollection"];
+            items: components["schemas"]["SharedItem"][];
+        };
+        /** @description What a share link shows of its collection. */
+        SharedCollection: {
+            title: string;
+            description: string;
+        };
+        /** @description A ready media of a shared collection. */
+        SharedItem: {
+            /** Format: uuid */
+            id: string;
+            title: string | null;
+            kind: components["schemas"]["Kind"];
+            width: number | null;
+            height: number | null;
+            duration_ms: number | null;
+            urls: components["schemas"]["SharedItemUrls"];
+            sources: components["schemas"]["MediaSource"][];
+        };
+        /** @description The share function's own URLs of a shared item: they sign a storage URL and redirect. */
+        SharedItemUrls: {
+            thumbnail: string | null;
+            playback: string | null;
+            /** @description only when the link allows downloads */
+            original: string | null;
         };
     };
     responses: {
@@ -620,6 +731,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            403: components["responses"]["Error"];
         };
     };
     me: {
@@ -673,9 +785,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    name: string;
-                };
+                "application/json": components["schemas"]["ApiTokenRequest"];
             };
         };
         responses: {
@@ -690,6 +800,8 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            415: components["responses"]["Error"];
         };
     };
     deleteToken: {
@@ -711,6 +823,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
         };
     };
@@ -738,6 +851,7 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             413: components["responses"]["Error"];
             415: components["responses"]["Error"];
         };
@@ -754,12 +868,7 @@ export interface operations {
         /** @description the parts, for a multipart upload; nothing for a single PUT */
         requestBody?: {
             content: {
-                "application/json": {
-                    parts: {
-                        part_number: number;
-                        etag: string;
-                    }[];
-                };
+                "application/json": components["schemas"]["UploadCompletion"];
             };
         };
         responses: {
@@ -774,8 +883,10 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
+            415: components["responses"]["Error"];
         };
     };
     abortUpload: {
@@ -797,6 +908,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
         };
@@ -875,6 +987,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
         };
     };
@@ -889,10 +1002,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    title?: string | null;
-                    tags?: string[];
-                };
+                "application/json": components["schemas"]["MediaUpdate"];
             };
         };
         responses: {
@@ -907,7 +1017,9 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            415: components["responses"]["Error"];
         };
     };
     retryMedia: {
@@ -931,6 +1043,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
         };
@@ -1005,6 +1118,8 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            415: components["responses"]["Error"];
         };
     };
     getCollection: {
@@ -1050,6 +1165,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
         };
     };
@@ -1064,10 +1180,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    title?: string;
-                    description?: string | null;
-                };
+                "application/json": components["schemas"]["CollectionUpdate"];
             };
         };
         responses: {
@@ -1082,7 +1195,9 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            415: components["responses"]["Error"];
         };
     };
     addCollectionItem: {
@@ -1105,6 +1220,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
         };
     };
@@ -1128,6 +1244,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
         };
     };
@@ -1166,12 +1283,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    expires_in_seconds?: number | null;
-                    /** @default false */
-                    allow_download?: boolean;
-                    password?: string | null;
-                };
+                "application/json": components["schemas"]["ShareRequest"];
             };
         };
         responses: {
@@ -1186,7 +1298,9 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            415: components["responses"]["Error"];
         };
     };
     revokeShare: {
@@ -1209,6 +1323,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
         };
     };
@@ -1247,9 +1362,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    password: string;
-                };
+                "application/json": components["schemas"]["ShareUnlock"];
             };
         };
         responses: {
@@ -1262,7 +1375,9 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            415: components["responses"]["Error"];
             429: components["responses"]["Error"];
         };
     };
