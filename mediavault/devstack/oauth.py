@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import secrets
 import threading
 from collections.abc import Iterable
@@ -18,11 +19,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
+
+logger = logging.getLogger(__name__)
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"  # noqa: S105  (the development provider's, public)
@@ -148,11 +151,22 @@ def _json(body: object, status: int) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
+class _PlainLogHandler(WSGIRequestHandler):
+    """Request lines without werkzeug's terminal colours (they end up inside JSON log lines)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Method, path without its query (it carries codes and state), status."""
+        path = (getattr(self, "path", "") or "").split("?", 1)[0]
+        logger.info("%s %s %s", getattr(self, "command", "-"), path, code)
+
+
 class ServedApp:
     """A WSGI app on a loopback port, in a thread, until stopped."""
 
     def __init__(self, app: Any, port: int = 0) -> None:
-        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._server = make_server(
+            "127.0.0.1", port, app, threaded=True, request_handler=_PlainLogHandler
+        )
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
