@@ -23,6 +23,7 @@ from mediavault.devstack.services import (
     ensure_database,
     infrastructure,
     init_postgres_cluster,
+    remove_postgres_cluster,
     url_ok,
     wait_until,
 )
@@ -44,7 +45,7 @@ def poll(check: Callable[[], bool], what: str, deadline_seconds: float = DEADLIN
 
 
 def make_shared_dir(prefix: str) -> Path:
-    """A temp dir the `postgres` user can traverse (pytest's own tmp dirs are private to root)."""
+    """A temp dir for a throwaway stack, readable by the services' users (root's are private)."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
     return path
@@ -246,4 +247,5 @@ def running_stack(prefix: str) -> Iterator[Stack]:
         yield Stack(env, layout.settings, layout, tools, processes)
     finally:
         processes.stop_all()
+        remove_postgres_cluster(layout)
         shutil.rmtree(base, ignore_errors=True)

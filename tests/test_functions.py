@@ -19,6 +19,7 @@ from mediavault.devstack.services import (
     function_specs,
     infrastructure,
     init_postgres_cluster,
+    remove_postgres_cluster,
 )
 from mediavault.gateway import Gateway
 from mediavault.routes import FUNCTIONS
@@ -61,6 +62,7 @@ def standalone(stack: Stack) -> Iterator[Standalone]:
         yield Standalone(urls, postgres, processes)
     finally:
         processes.stop_all()
+        remove_postgres_cluster(layout)
         shutil.rmtree(base, ignore_errors=True)
 
 
