@@ -411,11 +411,10 @@ def exit_with_config_error(error: ConfigError) -> NoReturn:
 
 
 class _Reader:
-    """Reads variables, applying defaults only outside production, and collects every problem.
+    """Reads variables, applying defaults only outside production, and collects every problem."""
 
-    A bad variable is recorded and its default used in its place, so that one run names all of
-    them; `check()` raises them together.
-    """
+    # A bad variable is recorded and its default used in its place, so that one run names all of
+    # them; `check()` raises them together.
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ

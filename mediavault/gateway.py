@@ -1,10 +1,9 @@
-"""The local gateway: one port, path routing to each function process, from the route table.
+"""The local gateway: one port, path routing to each function process, from the route table."""
 
-It keeps no state between requests: no cookie jar (requests go through an httpx transport, never
-a client), bodies streamed both ways, and every request it cannot forward answered with the JSON
-error shape (400 for a malformed header or Host, 404 for a path no function serves, 503 for a
-function that does not answer).
-"""
+# It keeps no state between requests: no cookie jar (requests go through an httpx transport,
+# never a client), bodies streamed both ways, and every request it cannot forward answered in the
+# JSON error shape (400 for a malformed header or Host, 404 for a path no function serves, 503 for
+# a function that does not answer).
 
 from __future__ import annotations
 

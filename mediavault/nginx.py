@@ -1,11 +1,10 @@
-"""nginx's configuration for the route table: the gateway of docker/compose.yaml.
+"""nginx's configuration for the route table: the gateway of docker/compose.yaml."""
 
-Route.matches takes a prefix and everything below it, and the longest prefix wins; nginx's prefix
-locations pick the longest match too, so each route becomes an exact location (the prefix itself)
-and a prefix location (below it: the prefix and a slash). `/` is one prefix location: every path.
-Paths are relative to nginx's prefix (`-p`), so the same file runs as any user, and `nginx -t`
-checks it anywhere.
-"""
+# Route.matches takes a prefix and everything below it, and the longest prefix wins; nginx's
+# prefix locations pick the longest match too, so each route becomes an exact location (the prefix
+# itself) and a prefix location (below it: the prefix and a slash); `/` is one prefix location.
+# Paths are relative to nginx's prefix (`-p`), so the same file runs as any user, and `nginx -t`
+# checks it anywhere.
 
 from __future__ import annotations
 
