@@ -30,6 +30,8 @@ X265_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast",
     "medium", "slow", "slower", "veryslow", "placebo",
 )  # fmt: skip
+# What `.github/workflows/docker-build.yml` publishes; Pulumi's imageProcessing defaults to it too.
+DEFAULT_PROCESSING_IMAGE = "ghcr.io/mediavault/mediavault-processing:latest"
 GIB = 1024**3
 MIB = 1024**2
 
@@ -310,7 +312,7 @@ class Settings:
                 heartbeat_seconds=env.integer("PROCESSING_HEARTBEAT_SECONDS", 5, minimum=1),
                 stale_after_seconds=env.integer("PROCESSING_STALE_AFTER_SECONDS", 120, minimum=2),
                 k8s_namespace=env.text("K8S_NAMESPACE", "mediavault"),
-                job_image=env.text("PROCESSING_IMAGE", "ghcr.io/mediavault/processing:latest"),
+                job_image=env.text("PROCESSING_IMAGE", DEFAULT_PROCESSING_IMAGE),
                 job_service_account=env.text("PROCESSING_JOB_SERVICE_ACCOUNT", ""),
                 job_env_configmap=env.text("PROCESSING_JOB_CONFIGMAP", "mediavault-config"),
                 job_env_secrets=env.csv(

@@ -241,3 +241,21 @@ def test_env_example_lists_every_variable_settings_read() -> None:
     listed = {line.split("=", 1)[0] for line in lines}
     assert environ.asked
     assert environ.asked - {"HOME"} <= listed, environ.asked - listed
+
+
+def test_one_processing_image_name_everywhere() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from infra_pulumi.settings import Images
+    from mediavault.config import DEFAULT_PROCESSING_IMAGE
+
+    root = Path(__file__).resolve().parent.parent
+    pulumi_default = yaml.safe_load((root / "Pulumi.yaml").read_text())["config"][
+        "imageProcessing"
+    ]["default"]
+    example = (root / ".env.example").read_text()
+    assert Settings.from_env({}).processing.job_image == DEFAULT_PROCESSING_IMAGE
+    assert Images().processing == pulumi_default == DEFAULT_PROCESSING_IMAGE
+    assert f"\nPROCESSING_IMAGE={DEFAULT_PROCESSING_IMAGE}\n" in example
