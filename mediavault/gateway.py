@@ -63,7 +63,11 @@ class Gateway:
 
         self.upstreams = {name: url.rstrip("/") for name, url in upstreams.items()}
         # A transport, not a client: a client would keep the cookies of every answer it relays.
-        self.transport = transport or httpx.HTTPTransport()
+        # A new connection per request (loopback: cheap): gunicorn closes idle ones after two
+        # seconds, and a request sent on one just as it closes would fail with nothing to retry.
+        self.transport = transport or httpx.HTTPTransport(
+            limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Proxy one request; whatever goes wrong before the answer starts is a JSON error."""
@@ -78,9 +82,10 @@ class Gateway:
     def _forward(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         import httpx
 
-        function = function_for(environ.get("PATH_INFO", "") or "/")
+        path = environ.get("PATH_INFO", "") or "/"
+        function = function_for(path)
         if function is None or function not in self.upstreams:
-            raise NotFound("no function serves this path")
+            raise NotFound(f"no function serves {path}")
         content, length = _request_body(environ)
         headers = _request_headers(environ)
         if length is not None:

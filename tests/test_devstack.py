@@ -25,7 +25,6 @@ from mediavault.devstack.services import (
     remove_postgres_cluster,
 )
 from mediavault.errors import MediaVaultError
-from mediavault.routes import FUNCTIONS
 from tests.harness import (
     ProcessGroup,
     binaries,
@@ -45,20 +44,11 @@ def dev_environment(data_dir: Path) -> dict[str, str]:
     env = stack_environment(data_dir.parent)
     return {
         **env,
-        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(_free_ports_in_a_row(len(FUNCTIONS))),
         "MEDIAVAULT_DEV_DIR": str(data_dir),
         "MEDIAVAULT_DEV_DISCORD_PORT": str(free_port()),
         "WORKER_PORT": str(free_port()),
         "MEDIAVAULT_TOOLS_DIR": str(default_tools_dir(os.environ)),
     }
-
-
-def _free_ports_in_a_row(count: int) -> int:
-    """The first of `count` consecutive free ports (the functions' ports follow each other)."""
-    while True:
-        first = free_port()
-        if first + count < 65536 and not any(in_use("127.0.0.1", first + i) for i in range(count)):
-            return first
 
 
 def run_dev(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

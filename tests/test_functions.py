@@ -24,7 +24,7 @@ from mediavault.devstack.services import (
 from mediavault.gateway import Gateway
 from mediavault.routes import FUNCTIONS
 from tests.conftest import Stack
-from tests.harness import ProcessGroup, free_port, layout_for, make_shared_dir, poll
+from tests.harness import ProcessGroup, free_port, function_ports, layout_for, make_shared_dir, poll
 
 
 @dataclass
@@ -43,7 +43,7 @@ def standalone(stack: Stack) -> Iterator[Standalone]:
         **stack.env,
         "POSTGRES_PORT": str(free_port()),
         "MEDIAVAULT_DEV_DIR": str(base),
-        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(free_port()),
+        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(function_ports()),
     }
     layout = layout_for(env)
     init_postgres_cluster(layout, stack.binaries)

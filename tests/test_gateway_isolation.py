@@ -13,7 +13,7 @@ from mediavault.devstack.oauth import FakeDiscord, ServedApp, provider_environme
 from mediavault.devstack.services import function_specs
 from tests.api_fixtures import MakeUser
 from tests.gateway_fixtures import assert_json_error, raw_request, start_gateway
-from tests.harness import ProcessGroup, Stack, free_port, layout_for, poll
+from tests.harness import ProcessGroup, Stack, free_port, function_ports, layout_for, poll
 
 FUNCTIONS = ("auth", "collections", "share")
 
@@ -37,7 +37,7 @@ def gatewayed(stack: Stack) -> Iterator[Gatewayed]:
         **stack.env,
         "API_BASE_URL": url,
         "FRONTEND_URL": url,
-        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(free_port()),
+        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(function_ports()),
         **provider_environment(provider.base_url),
     }
     layout = layout_for(env)

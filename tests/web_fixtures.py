@@ -13,7 +13,7 @@ import pytest
 
 from mediavault.devstack.oauth import FakeDiscord, ServedApp, provider_environment
 from mediavault.devstack.services import function_specs, gateway_spec
-from tests.harness import ProcessGroup, Stack, free_port, layout_for, poll
+from tests.harness import ProcessGroup, Stack, free_port, function_ports, layout_for, poll
 from tests.worker_fixtures import RunningWorker
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def web_stack(stack: Stack, worker: RunningWorker) -> Iterator[WebStack]:
         **stack.env,
         "API_BASE_URL": url,
         "FRONTEND_URL": url,
-        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(free_port()),
+        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(function_ports()),
         # A multipart upload from a file of a few MiB (5 MiB is S3's smallest part).
         "MULTIPART_THRESHOLD_BYTES": str(5 * MIB),
         "MULTIPART_PART_SIZE_BYTES": str(5 * MIB),
