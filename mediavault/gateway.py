@@ -178,7 +178,7 @@ def _request_body(environ: WSGIEnvironment) -> tuple[Iterator[bytes] | None, int
     if length and environ.get("wsgi.input_terminated"):
         raise BadRequest("both Content-Length and Transfer-Encoding: chunked")
     if length:
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):
             raise BadRequest("malformed Content-Length header")
         size = int(length)
         return (_read(stream, size) if size else None), size

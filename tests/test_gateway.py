@@ -210,6 +210,12 @@ def test_an_unparseable_request_gets_a_json_4xx(gateway: str) -> None:
     assert_json_error(raw_request(gateway, too_long), 431)
 
 
+@pytest.mark.parametrize("length", [b"abc", b"-1", b"\xb2", b"1 2"], ids=repr)
+def test_a_malformed_content_length_is_a_json_400(gateway: str, length: bytes) -> None:
+    head = b"POST /api/media HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + length
+    assert_json_error(raw_request(gateway, head + b"\r\nConnection: close\r\n\r\n"), 400)
+
+
 def test_content_length_and_chunked_together_are_refused(gateway: str) -> None:
     head = (
         b"POST /api/media HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n"
