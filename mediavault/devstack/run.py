@@ -53,7 +53,7 @@ def _run(layout: StackLayout, binaries: Binaries) -> int:
 
     if init_postgres_cluster(layout, binaries):
         logger.info("created PostgreSQL cluster in %s", postgres_data_dir(layout))
-    infra = infrastructure(layout, binaries)
+    infra = _nsqd_after_nsqlookupd(infrastructure(layout, binaries))
     oauth = dev_oauth_spec(layout, binaries)
     if oauth is not None:
         # No Discord application configured: sign-in goes to the development provider.
@@ -81,8 +81,22 @@ def _run(layout: StackLayout, binaries: Binaries) -> int:
 
 def _after_init(spec: ServiceSpec, marker: Path) -> ServiceSpec:
     """The same process, started once the stack is initialised (it reads the tables)."""
-    wait = (sys.executable, "-m", "mediavault.devstack.after_init", str(marker), "--")
+    return _start_after(spec, "--file", str(marker))
+
+
+def _start_after(spec: ServiceSpec, *condition: str) -> ServiceSpec:
+    wait = (sys.executable, "-m", "mediavault.devstack.start_after", *condition, "--")
     return replace(spec, argv=(*wait, *spec.argv))
+
+
+def _nsqd_after_nsqlookupd(infra: list[ServiceSpec]) -> list[ServiceSpec]:
+    """nsqd waits for nsqlookupd to answer, so it registers at once (see start_after)."""
+    [lookupd] = [spec for spec in infra if spec.name == "nsqlookupd"]
+    assert lookupd.ready_url is not None
+    return [
+        _start_after(spec, "--url", lookupd.ready_url) if spec.name == "nsqd" else spec
+        for spec in infra
+    ]
 
 
 def _initialise_then_announce(
