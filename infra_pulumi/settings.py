@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from mediavault.config import DEFAULT_PROCESSING_IMAGE
+
 PROJECT = "mediavault"
 # The secret config keys (Pulumi.yaml): no defaults, set with `pulumi config set --secret`.
 SECRET_KEYS = (
@@ -23,7 +25,7 @@ class Images:
     """Container images of the stack."""
 
     functions: str = "ghcr.io/mediavault/mediavault-functions:latest"
-    processing: str = "ghcr.io/mediavault/mediavault-processing:latest"
+    processing: str = DEFAULT_PROCESSING_IMAGE
     minio: str = "ghcr.io/mediavault/mediavault-minio:latest"
     postgres: str = "postgres:17.6-bookworm"
     nsq: str = "nsqio/nsq:v1.3.0"

@@ -1,4 +1,4 @@
-"""The `mediavault` command: init, dev, gateway, token create."""
+"""The `mediavault` command: init, worker, reconcile, token; dev, gateway, dev-discord (local)."""
 
 from __future__ import annotations
 

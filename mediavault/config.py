@@ -19,6 +19,10 @@ DEV_FUNCTIONS_ACCESS_KEY = "mediavault-functions"
 DEV_FUNCTIONS_SECRET_KEY = "mediavault-dev-functions-secret"  # noqa: S105
 DEV_WORKER_ACCESS_KEY = "mediavault-worker"
 DEV_WORKER_SECRET_KEY = "mediavault-dev-worker-secret"  # noqa: S105
+# Published in this repository: production refuses each of them for every password and secret.
+DEV_SECRETS = frozenset(
+    {DEV_SESSION_SECRET, DEV_PASSWORD, DEV_FUNCTIONS_SECRET_KEY, DEV_WORKER_SECRET_KEY}
+)
 ENVIRONMENTS = ("development", "production")
 ENCODERS = ("auto", "libx265", "hevc_nvenc")
 TRANSCODE_POLICIES = ("required", "all", "disabled")
@@ -26,6 +30,8 @@ X265_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast",
     "medium", "slow", "slower", "veryslow", "placebo",
 )  # fmt: skip
+# What `.github/workflows/docker-build.yml` publishes; Pulumi's imageProcessing defaults to it too.
+DEFAULT_PROCESSING_IMAGE = "ghcr.io/mediavault/mediavault-processing:latest"
 GIB = 1024**3
 MIB = 1024**2
 
@@ -193,7 +199,7 @@ class Settings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, sign_in: bool = True
     ) -> Settings:
-        """Read and validate every setting; raise ConfigError naming the first bad variable."""
+        """Read and validate every setting; raise one ConfigError naming every bad variable."""
         env = _Reader(os.environ if environ is None else environ)
         environment = env.choice("MEDIAVAULT_ENV", "development", ENVIRONMENTS)
         env.production = environment == "production"
@@ -210,7 +216,7 @@ class Settings:
                 host=env.text("POSTGRES_HOST", "127.0.0.1", required=True),
                 port=env.integer("POSTGRES_PORT", 15432, minimum=1, maximum=65535),
                 user=env.text("POSTGRES_USER", "mediavault"),
-                password=env.text("POSTGRES_PASSWORD", DEV_PASSWORD, required=True),
+                password=env.secret("POSTGRES_PASSWORD", DEV_PASSWORD),
                 name=env.text("POSTGRES_DB", "mediavault"),
                 pool_min_size=env.integer("POSTGRES_POOL_MIN_SIZE", 1, minimum=0),
                 pool_max_size=env.integer("POSTGRES_POOL_MAX_SIZE", 10, minimum=1),
@@ -226,7 +232,7 @@ class Settings:
                 public_url=env.url("S3_PUBLIC_URL", "http://127.0.0.1:19000", required=True),
                 # The process's own scoped credentials (functions or worker), never MinIO's root.
                 access_key=env.text("S3_ACCESS_KEY", DEV_FUNCTIONS_ACCESS_KEY, required=True),
-                secret_key=env.text("S3_SECRET_KEY", DEV_FUNCTIONS_SECRET_KEY, required=True),
+                secret_key=env.secret("S3_SECRET_KEY", DEV_FUNCTIONS_SECRET_KEY),
                 region=env.text("S3_REGION", "us-east-1"),
                 bucket=env.bucket("S3_BUCKET", "mediavault"),
                 presign_expiry_seconds=env.integer(
@@ -306,7 +312,7 @@ class Settings:
                 heartbeat_seconds=env.integer("PROCESSING_HEARTBEAT_SECONDS", 5, minimum=1),
                 stale_after_seconds=env.integer("PROCESSING_STALE_AFTER_SECONDS", 120, minimum=2),
                 k8s_namespace=env.text("K8S_NAMESPACE", "mediavault"),
-                job_image=env.text("PROCESSING_IMAGE", "ghcr.io/mediavault/processing:latest"),
+                job_image=env.text("PROCESSING_IMAGE", DEFAULT_PROCESSING_IMAGE),
                 job_service_account=env.text("PROCESSING_JOB_SERVICE_ACCOUNT", ""),
                 job_env_configmap=env.text("PROCESSING_JOB_CONFIGMAP", "mediavault-config"),
                 job_env_secrets=env.csv(
@@ -341,7 +347,8 @@ class Settings:
             ),
         )
         if settings.database.pool_min_size > settings.database.pool_max_size:
-            raise ConfigError("POSTGRES_POOL_MIN_SIZE", "must not exceed POSTGRES_POOL_MAX_SIZE")
+            env.fail("POSTGRES_POOL_MIN_SIZE", "must not exceed POSTGRES_POOL_MAX_SIZE")
+        env.check()
         return settings
 
 
@@ -363,23 +370,25 @@ class ProvisionSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProvisionSettings:
-        """Read the root and role credentials; raise ConfigError naming a bad variable."""
+        """Read the root and role credentials; raise one ConfigError naming every bad variable."""
         env = _Reader(os.environ if environ is None else environ)
         env.production = env.choice("MEDIAVAULT_ENV", "development", ENVIRONMENTS) == "production"
-        return cls(
+        provision = cls(
             root=AccessKey(
                 env.text("MINIO_ROOT_USER", DEV_MINIO_ROOT_USER, required=True),
-                env.text("MINIO_ROOT_PASSWORD", DEV_PASSWORD, required=True),
+                env.secret("MINIO_ROOT_PASSWORD", DEV_PASSWORD),
             ),
             functions=AccessKey(
                 env.text("S3_FUNCTIONS_ACCESS_KEY", DEV_FUNCTIONS_ACCESS_KEY, required=True),
-                env.text("S3_FUNCTIONS_SECRET_KEY", DEV_FUNCTIONS_SECRET_KEY, required=True),
+                env.secret("S3_FUNCTIONS_SECRET_KEY", DEV_FUNCTIONS_SECRET_KEY),
             ),
             worker=AccessKey(
                 env.text("S3_WORKER_ACCESS_KEY", DEV_WORKER_ACCESS_KEY, required=True),
-                env.text("S3_WORKER_SECRET_KEY", DEV_WORKER_SECRET_KEY, required=True),
+                env.secret("S3_WORKER_SECRET_KEY", DEV_WORKER_SECRET_KEY),
             ),
         )
+        env.check()
+        return provision
 
 
 def load_settings_or_exit(
@@ -393,28 +402,56 @@ def load_settings_or_exit(
 
 
 def exit_with_config_error(error: ConfigError) -> NoReturn:
-    """Print the configuration problem (no traceback) and exit with status 2."""
-    print(f"mediavault: configuration error: {error}", file=sys.stderr)  # noqa: T201
+    """Print every configuration problem (no traceback) and exit with status 2."""
+    if len(error.problems) == 1:
+        message = f"mediavault: configuration error: {error}"
+    else:
+        listed = "".join(f"\n  {name}: {problem}" for name, problem in error.problems)
+        message = f"mediavault: {len(error.problems)} configuration errors:{listed}"
+    print(message, file=sys.stderr)  # noqa: T201
     raise SystemExit(2)
 
 
 class _Reader:
-    """Reads variables, applying defaults only outside production."""
+    """Reads variables, applying defaults only outside production, and collects every problem."""
+
+    # A bad variable is recorded and its default used in its place, so that one run names all of
+    # them; `check()` raises them together.
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
         self.production = False
+        self.errors: list[ConfigError] = []
 
-    def _raw(self, name: str, default: str | None, *, required: bool = False) -> str:
+    def fail(self, name: str, problem: str) -> None:
+        """Record a problem with a variable."""
+        self.errors.append(ConfigError(name, problem))
+
+    def check(self) -> None:
+        """Raise one ConfigError naming every problem recorded, the first as its `variable`."""
+        if self.errors:
+            first, *rest = self.errors
+            raise ConfigError(
+                first.variable, first.problem, also=[p for e in rest for p in e.problems]
+            )
+
+    def _raw(self, name: str, default: str, *, required: bool = False) -> str:
         value = self._environ.get(name, "").strip()
         if value:
             return value
-        if default is None or (required and self.production):
-            raise ConfigError(name, "is required but not set")
+        if required and self.production:
+            self.fail(name, "is required but not set")
         return default
 
     def text(self, name: str, default: str, *, required: bool = False) -> str:
         return self._raw(name, default, required=required)
+
+    def secret(self, name: str, default: str) -> str:
+        """A password or secret key: required in production, never a development one there."""
+        value = self._raw(name, default, required=True)
+        if self.production and value in DEV_SECRETS:
+            self.fail(name, "a development default is refused in production")
+        return value
 
     def integer(
         self, name: str, default: int, minimum: int | None = None, maximum: int | None = None
@@ -423,11 +460,14 @@ class _Reader:
         try:
             value = int(raw.replace("_", ""))
         except ValueError:
-            raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+            self.fail(name, f"must be an integer, got {raw!r}")
+            return default
         if minimum is not None and value < minimum:
-            raise ConfigError(name, f"must be at least {minimum}, got {value}")
+            self.fail(name, f"must be at least {minimum}, got {value}")
+            return default
         if maximum is not None and value > maximum:
-            raise ConfigError(name, f"must be at most {maximum}, got {value}")
+            self.fail(name, f"must be at most {maximum}, got {value}")
+            return default
         return value
 
     def number(self, name: str, default: float, minimum: float, maximum: float) -> float:
@@ -435,9 +475,11 @@ class _Reader:
         try:
             value = float(raw)
         except ValueError:
-            raise ConfigError(name, f"must be a number, got {raw!r}") from None
+            self.fail(name, f"must be a number, got {raw!r}")
+            return default
         if not minimum <= value <= maximum:
-            raise ConfigError(name, f"must be within {minimum:g}..{maximum:g}, got {raw!r}")
+            self.fail(name, f"must be within {minimum:g}..{maximum:g}, got {raw!r}")
+            return default
         return value
 
     def boolean(self, name: str, *, default: bool) -> bool:
@@ -446,31 +488,38 @@ class _Reader:
             return True
         if raw in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(name, f"must be true or false, got {raw!r}")
+        self.fail(name, f"must be true or false, got {raw!r}")
+        return default
 
     def choice(self, name: str, default: str, choices: tuple[str, ...], upper: bool = False) -> str:
         raw = self._raw(name, default)
         value = raw.upper() if upper else raw.lower()
         if value not in choices:
-            raise ConfigError(name, f"must be one of {', '.join(choices)}, got {raw!r}")
+            self.fail(name, f"must be one of {', '.join(choices)}, got {raw!r}")
+            return default
         return value
 
     def url(self, name: str, default: str, *, required: bool = False) -> str:
         raw = self._raw(name, default, required=required)
         parts = urlsplit(raw)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(name, f"must be an http(s) URL, got {raw!r}")
+            self.fail(name, f"must be an http(s) URL, got {raw!r}")
+            return default
         return raw.rstrip("/")
 
     def address(self, name: str, default: str, *, required: bool = False) -> str:
         raw = self._raw(name, default, required=required)
-        _check_address(name, raw)
+        if not _is_address(raw):
+            self.fail(name, f"must be host:port, got {raw!r}")
+            return default
         return raw
 
     def address_list(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         values = self.csv(name, default)
-        for value in values:
-            _check_address(name, value)
+        bad = [value for value in values if not _is_address(value)]
+        if bad:
+            self.fail(name, f"must be host:port, got {bad[0]!r}")
+            return default
         return values
 
     def csv(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -485,30 +534,30 @@ class _Reader:
         for item in self.csv(name, ()):
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
-                raise ConfigError(name, f"expected key=value pairs, got {item!r}")
+                self.fail(name, f"expected key=value pairs, got {item!r}")
+                return ()
             pairs.append((key.strip(), value.strip()))
         return tuple(pairs)
 
     def bucket(self, name: str, default: str) -> str:
         value = self._raw(name, default)
         if not (3 <= len(value) <= 63) or not all(c.isalnum() or c in "-." for c in value):
-            raise ConfigError(name, f"is not a valid bucket name: {value!r}")
+            self.fail(name, f"is not a valid bucket name: {value!r}")
+            return default
         return value.lower()
 
     def session_secret(self, name: str, *, required: bool = True) -> str:
         if not required and self.production and not self._environ.get(name, "").strip():
             return ""  # this process signs nothing
         value = self._raw(name, DEV_SESSION_SECRET, required=True)
-        if self.production:
-            if value == DEV_SESSION_SECRET:
-                raise ConfigError(name, "the development default is refused in production")
-            if len(value) < 32:
-                raise ConfigError(name, "must be at least 32 characters in production")
+        if self.production and value in DEV_SECRETS:
+            self.fail(name, "the development default is refused in production")
+        elif self.production and len(value) < 32:
+            self.fail(name, "must be at least 32 characters in production")
         return value
 
 
-def _check_address(name: str, value: str) -> None:
+def _is_address(value: str) -> bool:
     """host:port, with a port in range."""
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(name, f"must be host:port, got {value!r}")
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536

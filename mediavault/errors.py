@@ -1,7 +1,7 @@
 """The one exception tree of MediaVault.
 
 MediaVaultError
-├── ConfigError                 settings missing or malformed (fail fast at start-up)
+├── ConfigError                 settings missing or malformed, all named at once (fail fast)
 ├── StorageError                object storage refused or failed a request
 ├── EventError                  a queue message is not a MinIO event we understand
 └── HTTPError                   carries a status and a machine-readable code to the client
@@ -20,6 +20,7 @@ MediaVaultError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 
@@ -28,10 +29,13 @@ class MediaVaultError(Exception):
 
 
 class ConfigError(MediaVaultError):
-    """A setting is missing or malformed; the message names the variable."""
+    """Settings are missing or malformed; the message names each (`variable`: the first)."""
 
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
+    def __init__(
+        self, variable: str, problem: str, *, also: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        self.problems: tuple[tuple[str, str], ...] = ((variable, problem), *also)
+        super().__init__("; ".join(f"{name}: {text}" for name, text in self.problems))
         self.variable = variable
         self.problem = problem
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -24,11 +24,28 @@ def _backend_uri(settings: DatabaseSettings) -> str:
     )
 
 
+def _backend(settings: DatabaseSettings) -> Any:
+    """yoyo's PostgreSQL backend, told that PostgreSQL rolls back DDL rather than probing it."""
+    # yoyo's probe drops a table it never committed, which PostgreSQL logs as an ERROR on every
+    # start (`table "yoyo_tmp_…" does not exist`): a false alarm in every stack's log.
+    from yoyo import default_migration_table
+    from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
+    from yoyo.connections import parse_uri
+
+    class Backend(PostgresqlPsycopgBackend):  # type: ignore[misc]
+        def _check_transactional_ddl(self) -> bool:
+            return True
+
+    backend = Backend(parse_uri(_backend_uri(settings)), default_migration_table)
+    backend.init_database()
+    return backend
+
+
 def apply_migrations(settings: DatabaseSettings) -> list[str]:
     """Apply every pending migration under yoyo's lock; return the ids applied (empty: no-op)."""
-    from yoyo import get_backend, read_migrations
+    from yoyo import read_migrations
 
-    backend = get_backend(_backend_uri(settings))
+    backend = _backend(settings)
     migrations = read_migrations(str(MIGRATIONS_DIR))
     with backend.lock():
         pending = backend.to_apply(migrations)

@@ -34,13 +34,19 @@ ROUTES: tuple[Route, ...] = (
 FUNCTIONS: tuple[str, ...] = tuple(dict.fromkeys(route.function for route in ROUTES))
 
 
-def function_for(path: str) -> str | None:
-    """The function serving a request path, by longest matching prefix; None when none does."""
+def route_for(path: str) -> Route | None:
+    """The route a request path takes: the longest matching prefix; None when none matches."""
     best: Route | None = None
     for route in ROUTES:
         if route.matches(path) and (best is None or len(route.prefix) > len(best.prefix)):
             best = route
-    return None if best is None else best.function
+    return best
+
+
+def function_for(path: str) -> str | None:
+    """The function serving a request path, by longest matching prefix; None when none does."""
+    route = route_for(path)
+    return None if route is None else route.function
 
 
 def prefixes_of(function: str) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 # Install what the local stack and the tests need, once; reuse whatever is already present.
 #   - PostgreSQL and ffmpeg from Debian's packages
 #   - MinIO, nsqd and nsqlookupd built with Go at pinned versions, kept in $MEDIAVAULT_TOOLS_DIR
+#   - Debian's nginx unpacked into $MEDIAVAULT_TOOLS_DIR (tests of docker/compose.yaml's gateway)
 #   - the Python virtualenv .venv with the pinned requirements and this package
 #   - the web app's packages (web/node_modules) with `npm ci` from web/package-lock.json
 #   - the real-API test tools (a throwaway Kubernetes API server, pulumi), scripts/build_kube_tools.sh
@@ -59,6 +60,27 @@ install_nsq() {
     github.com/nsqio/nsq/apps/nsqd github.com/nsqio/nsq/apps/nsqlookupd)
 }
 
+# Debian's nginx binary, unpacked rather than installed: the tests run it on loopback with
+# docker/nginx.conf, and installing the package would start a system-wide server on port 80.
+install_nginx() {
+  local dir="$TOOLS_DIR/nginx" version tmp
+  version=$(apt-cache policy nginx 2>/dev/null | awk '/Candidate:/ {print $2}')
+  if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    as_root apt-get update -qq
+    version=$(apt-cache policy nginx | awk '/Candidate:/ {print $2}')
+  fi
+  [ -x "$dir/usr/sbin/nginx" ] && [ "$(cat "$dir/.version" 2>/dev/null)" = "$version" ] && return
+  log "unpacking Debian's nginx $version into $dir"
+  tmp=$(mktemp -d)
+  # apt downloads as its sandbox user when run as root: let it write there.
+  if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi
+  (cd "$tmp" && apt-get download -q "nginx=$version" >/dev/null)
+  rm -rf "$dir" && mkdir -p "$dir"
+  dpkg-deb -x "$tmp"/nginx_*.deb "$dir"
+  rm -rf "$tmp"
+  echo "$version" > "$dir/.version"
+}
+
 install_python() {
   local stamp=.venv/.requirements.sha256
   local want
@@ -90,5 +112,6 @@ install_debian_packages
 build_go_tool minio "$MINIO_VERSION" minio install_minio
 build_go_tool nsq "$NSQ_VERSION-$(sha256sum tools/nsq/go.sum | cut -c1-12)" "nsqd nsqlookupd" install_nsq
 MEDIAVAULT_TOOLS_DIR="$TOOLS_DIR" scripts/build_kube_tools.sh
+install_nginx
 install_python
 install_web

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import signal
 import socket
@@ -23,10 +24,12 @@ from mediavault.devstack.services import (
     ensure_database,
     infrastructure,
     init_postgres_cluster,
+    remove_postgres_cluster,
     url_ok,
     wait_until,
 )
 from mediavault.provision import initialize
+from mediavault.routes import FUNCTIONS
 
 DEADLINE_SECONDS = 60.0
 
@@ -38,13 +41,36 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def function_ports() -> int:
+    """The first of the functions' consecutive ports, all free, below the ephemeral range."""
+    # free_port() draws from the ephemeral range, where any outgoing connection may take the
+    # next five ports before the functions bind them; no connection is given a port below it.
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+        ephemeral_start = int(ports.read().split()[0])
+    low, high = 20000, min(ephemeral_start, 32768) - len(FUNCTIONS)
+    while True:
+        first = random.randrange(low, high)  # noqa: S311  (not a secret)
+        if all(_bindable(first + offset) for offset in range(len(FUNCTIONS))):
+            return first
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def poll(check: Callable[[], bool], what: str, deadline_seconds: float = DEADLINE_SECONDS) -> None:
     """Wait for a condition under a deadline (never a bare sleep)."""
     wait_until(check, deadline_seconds, what)
 
 
 def make_shared_dir(prefix: str) -> Path:
-    """A temp dir the `postgres` user can traverse (pytest's own tmp dirs are private to root)."""
+    """A temp dir for a throwaway stack, readable by the services' users (root's are private)."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
     return path
@@ -67,7 +93,7 @@ def stack_environment(base_dir: Path) -> dict[str, str]:
         "NSQ_TOPIC": "mediavault-uploads-test",
         "API_BASE_URL": f"http://127.0.0.1:{free_port()}",
         "MEDIAVAULT_DEV_DIR": str(base_dir),
-        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(free_port()),
+        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(function_ports()),
         "MEDIAVAULT_DEV_LOOKUPD_TCP_PORT": str(free_port()),
         "MEDIAVAULT_DEV_MINIO_CONSOLE_PORT": str(free_port()),
         "HOME": str(base_dir),
@@ -246,6 +272,7 @@ def running_stack(prefix: str) -> Iterator[Stack]:
         yield Stack(env, layout.settings, layout, tools, processes)
     finally:
         processes.stop_all()
+        remove_postgres_cluster(layout)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from mediavault.config import DEV_SESSION_SECRET, ProvisionSettings, Settings
+from mediavault.config import (
+    DEV_FUNCTIONS_SECRET_KEY,
+    DEV_PASSWORD,
+    DEV_SESSION_SECRET,
+    DEV_WORKER_SECRET_KEY,
+    ProvisionSettings,
+    Settings,
+)
 from mediavault.errors import ConfigError
 
 PRODUCTION = {
@@ -91,6 +98,62 @@ def test_production_refuses_the_development_session_secret() -> None:
         Settings.from_env({**PRODUCTION, "SESSION_SECRET": DEV_SESSION_SECRET})
 
 
+PROVISION = {
+    "MEDIAVAULT_ENV": "production",
+    "MINIO_ROOT_USER": "root", "MINIO_ROOT_PASSWORD": "root-secret",
+    "S3_FUNCTIONS_ACCESS_KEY": "fn", "S3_FUNCTIONS_SECRET_KEY": "fn-secret",
+    "S3_WORKER_ACCESS_KEY": "wk", "S3_WORKER_SECRET_KEY": "wk-secret",
+}  # fmt: skip
+DEV_SECRETS = [DEV_PASSWORD, DEV_FUNCTIONS_SECRET_KEY, DEV_WORKER_SECRET_KEY, DEV_SESSION_SECRET]
+
+
+@pytest.mark.parametrize("secret", DEV_SECRETS)
+@pytest.mark.parametrize("variable", ["POSTGRES_PASSWORD", "S3_SECRET_KEY"])
+def test_production_refuses_the_development_passwords(variable: str, secret: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**PRODUCTION, variable: secret})
+    assert caught.value.variable == variable
+    assert "development default" in caught.value.problem
+    # Outside production they are the local stack's defaults.
+    assert Settings.from_env({variable: secret}).environment == "development"
+
+
+@pytest.mark.parametrize("secret", DEV_SECRETS)
+@pytest.mark.parametrize(
+    "variable", ["MINIO_ROOT_PASSWORD", "S3_FUNCTIONS_SECRET_KEY", "S3_WORKER_SECRET_KEY"]
+)
+def test_init_refuses_the_development_passwords_in_production(variable: str, secret: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ProvisionSettings.from_env({**PROVISION, variable: secret})
+    assert caught.value.variable == variable
+    ProvisionSettings.from_env({variable: secret})  # development: accepted
+
+
+def test_every_missing_production_variable_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"MEDIAVAULT_ENV": "production"})
+    named = [variable for variable, _ in caught.value.problems]
+    assert set(named) == PRODUCTION.keys() - {"MEDIAVAULT_ENV"}
+    assert caught.value.variable == named[0]
+    for variable in named:
+        assert f"{variable}: is required but not set" in str(caught.value)
+    with pytest.raises(ConfigError) as provision:
+        ProvisionSettings.from_env({"MEDIAVAULT_ENV": "production"})
+    assert {v for v, _ in provision.value.problems} == PROVISION.keys() - {"MEDIAVAULT_ENV"}
+
+
+def test_every_malformed_variable_is_named_at_once() -> None:
+    bad = {"POSTGRES_PORT": "five", "S3_USE_SSL": "maybe", "TRANSCODE_CRF": "99",
+           "NSQLOOKUPD_HTTP_ADDRESSES": "a:1,no-port", "POSTGRES_POOL_MIN_SIZE": "20"}  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(bad)
+    assert [v for v, _ in caught.value.problems] == [
+        "POSTGRES_PORT", "S3_USE_SSL", "NSQLOOKUPD_HTTP_ADDRESSES", "TRANSCODE_CRF",
+        "POSTGRES_POOL_MIN_SIZE",
+    ]  # fmt: skip
+    assert caught.value.variable == "POSTGRES_PORT"
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -136,6 +199,17 @@ def test_a_missing_variable_exits_non_zero_naming_it() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_the_command_lists_every_bad_variable_before_exiting() -> None:
+    result = _run_cli({"MEDIAVAULT_ENV": "production", "POSTGRES_PORT": "x"})
+    assert result.returncode == 2
+    assert "configuration errors:" in result.stderr
+    # The command signs nobody in: it asks for neither sign-in secret.
+    signless = PRODUCTION.keys() - {"MEDIAVAULT_ENV", "DISCORD_CLIENT_SECRET", "SESSION_SECRET"}
+    for variable in signless | {"POSTGRES_PORT"}:
+        assert f"\n  {variable}: " in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_malformed_variable_exits_non_zero_naming_it() -> None:
     result = _run_cli({"POSTGRES_PORT": "not-a-port"})
     assert result.returncode == 2
@@ -167,3 +241,21 @@ def test_env_example_lists_every_variable_settings_read() -> None:
     listed = {line.split("=", 1)[0] for line in lines}
     assert environ.asked
     assert environ.asked - {"HOME"} <= listed, environ.asked - listed
+
+
+def test_one_processing_image_name_everywhere() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from infra_pulumi.settings import Images
+    from mediavault.config import DEFAULT_PROCESSING_IMAGE
+
+    root = Path(__file__).resolve().parent.parent
+    pulumi_default = yaml.safe_load((root / "Pulumi.yaml").read_text())["config"][
+        "imageProcessing"
+    ]["default"]
+    example = (root / ".env.example").read_text()
+    assert Settings.from_env({}).processing.job_image == DEFAULT_PROCESSING_IMAGE
+    assert Images().processing == pulumi_default == DEFAULT_PROCESSING_IMAGE
+    assert f"\nPROCESSING_IMAGE={DEFAULT_PROCESSING_IMAGE}\n" in example

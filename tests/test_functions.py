@@ -19,11 +19,12 @@ from mediavault.devstack.services import (
     function_specs,
     infrastructure,
     init_postgres_cluster,
+    remove_postgres_cluster,
 )
 from mediavault.gateway import Gateway
 from mediavault.routes import FUNCTIONS
 from tests.conftest import Stack
-from tests.harness import ProcessGroup, free_port, layout_for, make_shared_dir, poll
+from tests.harness import ProcessGroup, free_port, function_ports, layout_for, make_shared_dir, poll
 
 
 @dataclass
@@ -42,7 +43,7 @@ def standalone(stack: Stack) -> Iterator[Standalone]:
         **stack.env,
         "POSTGRES_PORT": str(free_port()),
         "MEDIAVAULT_DEV_DIR": str(base),
-        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(free_port()),
+        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(function_ports()),
     }
     layout = layout_for(env)
     init_postgres_cluster(layout, stack.binaries)
@@ -61,6 +62,7 @@ def standalone(stack: Stack) -> Iterator[Standalone]:
         yield Standalone(urls, postgres, processes)
     finally:
         processes.stop_all()
+        remove_postgres_cluster(layout)
         shutil.rmtree(base, ignore_errors=True)
 
 

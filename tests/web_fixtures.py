@@ -13,7 +13,7 @@ import pytest
 
 from mediavault.devstack.oauth import FakeDiscord, ServedApp, provider_environment
 from mediavault.devstack.services import function_specs, gateway_spec
-from tests.harness import ProcessGroup, Stack, free_port, layout_for, poll
+from tests.harness import ProcessGroup, Stack, free_port, function_ports, layout_for, poll
 from tests.worker_fixtures import RunningWorker
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def web_stack(stack: Stack, worker: RunningWorker) -> Iterator[WebStack]:
         **stack.env,
         "API_BASE_URL": url,
         "FRONTEND_URL": url,
-        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(free_port()),
+        "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(function_ports()),
         # A multipart upload from a file of a few MiB (5 MiB is S3's smallest part).
         "MULTIPART_THRESHOLD_BYTES": str(5 * MIB),
         "MULTIPART_PART_SIZE_BYTES": str(5 * MIB),
@@ -114,15 +114,9 @@ def open_page(browser: Browser, viewport: dict[str, int] = DESKTOP) -> Page:
 
 
 def open_signed_out(page: Page, web: WebStack) -> None:
-    """The app's start page, signed out."""
+    """The app's start page in a fresh context: signed out, whoever signed in before."""
     page.goto(web.url + "/")
-    signed_out = page.get_by_role("link", name="Sign in with Discord")
-    signed_out.or_(page.get_by_role("button", name="Sign out")).wait_for()
-    if not signed_out.is_visible():
-        # The dev gateway's shared cookie jar (issue 11) hands one browser's session to the
-        # next: end it. Harmless once the gateway forwards cookies untouched.
-        page.get_by_role("button", name="Sign out").click()
-        signed_out.wait_for()
+    page.get_by_role("link", name="Sign in with Discord").wait_for()
 
 
 def sign_in(page: Page, web: WebStack, username: str) -> None:

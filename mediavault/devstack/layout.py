@@ -105,6 +105,32 @@ class StackLayout:
         """Where a function answers directly, without the gateway."""
         return f"http://127.0.0.1:{self.function_port(name)}"
 
+    def ports(self) -> dict[str, tuple[str, int]]:
+        """Every address the stack listens on, by what listens there."""
+        settings = self.settings
+        addresses = {
+            "gateway (API_BASE_URL)": self.gateway_address,
+            "PostgreSQL (POSTGRES_PORT)": (settings.database.host, settings.database.port),
+            "MinIO (S3_ENDPOINT)": _split(settings.storage.endpoint),
+            "MinIO console": ("127.0.0.1", self.minio_console_port),
+            "nsqd (NSQD_TCP_ADDRESS)": _split(settings.queue.nsqd_tcp_address),
+            "nsqd (NSQD_HTTP_ADDRESS)": _split(settings.queue.nsqd_http_address),
+            "nsqlookupd": ("127.0.0.1", self.lookupd_tcp_port),
+            "nsqlookupd (NSQLOOKUPD_HTTP_ADDRESSES)": _split(
+                settings.queue.lookupd_http_addresses[0]
+            ),
+            "worker (WORKER_PORT)": (settings.processing.host, settings.processing.port),
+            **{f"function {name}": ("127.0.0.1", self.function_port(name)) for name in FUNCTIONS},
+        }
+        if not settings.auth.discord_client_id:
+            addresses["development OAuth2 provider"] = ("127.0.0.1", self.dev_oauth_port)
+        return addresses
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
 
 def default_tools_dir(environ: Mapping[str, str]) -> Path:
     """Built binaries are kept outside the clone, so a fresh clone reuses them."""

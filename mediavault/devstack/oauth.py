@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import secrets
 import threading
 from collections.abc import Iterable
@@ -23,6 +24,8 @@ from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
+
+logger = logging.getLogger(__name__)
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"  # noqa: S105  (the development provider's, public)

@@ -6,9 +6,12 @@ import logging
 import os
 import shlex
 import signal
+import sys
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mediavault.devstack.guard import only_stack
 from mediavault.devstack.services import (
     dev_oauth_spec,
     ensure_database,
@@ -16,35 +19,53 @@ from mediavault.devstack.services import (
     gateway_spec,
     infrastructure,
     init_postgres_cluster,
+    postgres_data_dir,
     reconcile_spec,
+    runtime_dir,
     wait_ready,
     wait_until,
     worker_spec,
 )
 from mediavault.provision import initialize
+from mediavault.routes import FUNCTIONS
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mediavault.devstack.layout import Binaries, StackLayout
     from mediavault.devstack.services import ServiceSpec
 
 logger = logging.getLogger(__name__)
 
+# Written in the data directory once `init` is done; what the worker and reconcile wait for.
+INITIALISED = "initialised"
+
 
 def run_dev_stack(layout: StackLayout, binaries: Binaries) -> int:
     """Start every process, initialise once they are up, and wait; the exit code of the stack."""
+    with only_stack(layout):
+        return _run(layout, binaries)
+
+
+def _run(layout: StackLayout, binaries: Binaries) -> int:
     from honcho.manager import Manager
     from honcho.printer import Printer
 
-    layout.data_dir.mkdir(parents=True, exist_ok=True)
     if init_postgres_cluster(layout, binaries):
-        logger.info("created PostgreSQL cluster in %s", layout.data_dir / "postgres")
-    infra = infrastructure(layout, binaries)
+        logger.info("created PostgreSQL cluster in %s", postgres_data_dir(layout))
+    infra = _nsqd_after_nsqlookupd(infrastructure(layout, binaries))
     oauth = dev_oauth_spec(layout, binaries)
     if oauth is not None:
         # No Discord application configured: sign-in goes to the development provider.
         infra.append(oauth)
-    functions = [*function_specs(layout, binaries), worker_spec(layout, binaries)]
-    specs = [*infra, *functions, reconcile_spec(layout, binaries), gateway_spec(layout, binaries)]
+    initialised = layout.data_dir / INITIALISED
+    initialised.unlink(missing_ok=True)
+    worker = _after_init(worker_spec(layout, binaries), initialised)
+    for name in FUNCTIONS:
+        runtime_dir(layout, name).mkdir(mode=0o700, parents=True, exist_ok=True)
+    functions = [*function_specs(layout, binaries), worker]
+    reconcile = _after_init(reconcile_spec(layout, binaries), initialised)
+    specs = [*infra, *functions, reconcile, gateway_spec(layout, binaries)]
     manager = Manager(printer=Printer())
     for spec in specs:
         manager.add_process(
@@ -56,6 +77,26 @@ def run_dev_stack(layout: StackLayout, binaries: Binaries) -> int:
     watcher.start()
     manager.loop()
     return int(manager.returncode or 0)
+
+
+def _after_init(spec: ServiceSpec, marker: Path) -> ServiceSpec:
+    """The same process, started once the stack is initialised (it reads the tables)."""
+    return _start_after(spec, "--file", str(marker))
+
+
+def _start_after(spec: ServiceSpec, *condition: str) -> ServiceSpec:
+    wait = (sys.executable, "-m", "mediavault.devstack.start_after", *condition, "--")
+    return replace(spec, argv=(*wait, *spec.argv))
+
+
+def _nsqd_after_nsqlookupd(infra: list[ServiceSpec]) -> list[ServiceSpec]:
+    """nsqd waits for nsqlookupd to answer, so it registers at once (see start_after)."""
+    [lookupd] = [spec for spec in infra if spec.name == "nsqlookupd"]
+    assert lookupd.ready_url is not None
+    return [
+        _start_after(spec, "--url", lookupd.ready_url) if spec.name == "nsqd" else spec
+        for spec in infra
+    ]
 
 
 def _initialise_then_announce(
@@ -71,6 +112,7 @@ def _initialise_then_announce(
             len(report.migrations_applied),
             "created" if report.bucket_created else "present",
         )
+        (layout.data_dir / INITIALISED).write_text(f"{os.getpid()}\n")
         for spec in functions:
             wait_ready(spec)
         host, port = layout.gateway_address

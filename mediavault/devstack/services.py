@@ -7,9 +7,11 @@ import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -42,21 +44,57 @@ def as_postgres_user() -> tuple[str, ...]:
     return ("setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--")
 
 
+def postgres_data_dir(layout: StackLayout) -> Path:
+    """The cluster's directory: `.dev/postgres`, or where that link points (see below)."""
+    link = layout.data_dir / "postgres"
+    return Path(os.readlink(link)) if link.is_symlink() else link
+
+
+def _postgres_home_dir(layout: StackLayout) -> Path:
+    """As root: a new directory owned by `postgres` in its home, which it can reach from /."""
+    # The server runs as `postgres`, which may not traverse the clone's directories (a home is
+    # often private); rather than open them, the cluster lives under the `postgres` user's home
+    # (Debian's /var/lib/postgresql) and `.dev/postgres` links to it.
+    postgres = pwd.getpwnam("postgres")
+    parent = Path(postgres.pw_dir) / "mediavault"
+    parent.mkdir(mode=0o755, exist_ok=True)
+    # Named after the clone (or a test stack's directory), to tell whose it is.
+    owner = layout.data_dir.parent if layout.data_dir.name == ".dev" else layout.data_dir
+    home = Path(tempfile.mkdtemp(prefix=f"{owner.name}-", dir=parent))
+    shutil.chown(home, postgres.pw_uid, postgres.pw_gid)
+    return home
+
+
 def init_postgres_cluster(layout: StackLayout, binaries: Binaries) -> bool:
     """initdb the stack's cluster once, owned by the user the server runs as; True if created."""
-    data = layout.data_dir / "postgres"
+    data = postgres_data_dir(layout)
     if (data / "PG_VERSION").exists():
         return False
-    data.mkdir(parents=True, exist_ok=True)
-    password_file = layout.data_dir / "postgres.pw"
+    if os.geteuid() != 0:
+        data.mkdir(parents=True, exist_ok=True)
+        _initdb(layout, binaries, data, layout.data_dir / "postgres.pw")
+        return True
+    link = layout.data_dir / "postgres"
+    if link.is_symlink() and data.parent.is_dir():
+        home = data.parent  # a first run that stopped before initdb finished
+    else:
+        if link.is_symlink():
+            link.unlink()
+        elif link.exists():
+            link.rmdir()  # an empty directory left by an older version; never a cluster
+        home = _postgres_home_dir(layout)
+        data = home / "data"
+        link.symlink_to(data)
+    shutil.rmtree(data, ignore_errors=True)
+    _initdb(layout, binaries, data, home / "initdb.pw")
+    return True
+
+
+def _initdb(layout: StackLayout, binaries: Binaries, data: Path, password_file: Path) -> None:
     password_file.write_text(layout.settings.database.password + "\n")
     if os.geteuid() == 0:
         postgres = pwd.getpwnam("postgres")
-        # The server's user must be able to reach its data directory from /.
-        for parent in [layout.data_dir, *layout.data_dir.parents]:
-            parent.chmod(parent.stat().st_mode | 0o011)
-        for path in (data, password_file):
-            shutil.chown(path, postgres.pw_uid, postgres.pw_gid)
+        shutil.chown(password_file, postgres.pw_uid, postgres.pw_gid)
     try:
         subprocess.run(
             [
@@ -79,7 +117,16 @@ def init_postgres_cluster(layout: StackLayout, binaries: Binaries) -> bool:
         raise MediaVaultError(f"initdb failed: {error.stderr.strip()}") from error
     finally:
         password_file.unlink()
-    return True
+
+
+def remove_postgres_cluster(layout: StackLayout) -> None:
+    """Delete the cluster's files, wherever they live (for throwaway stacks: the tests')."""
+    link = layout.data_dir / "postgres"
+    if link.is_symlink():
+        shutil.rmtree(postgres_data_dir(layout).parent, ignore_errors=True)
+        link.unlink()
+    else:
+        shutil.rmtree(link, ignore_errors=True)
 
 
 def ensure_database(layout: StackLayout, deadline_seconds: float = 60.0) -> None:
@@ -129,7 +176,7 @@ def infrastructure(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]
             (
                 *as_postgres_user(),
                 str(binaries.postgres_bin / "postgres"),
-                "-D", str(data / "postgres"),
+                "-D", str(postgres_data_dir(layout)),
                 "-h", settings.database.host,
                 "-p", str(settings.database.port),
                 "-k", "",  # TCP only: no socket file in a shared directory
@@ -209,6 +256,12 @@ def _function_env(layout: StackLayout) -> dict[str, str]:
     return provider_environment(f"http://127.0.0.1:{layout.dev_oauth_port}")
 
 
+def runtime_dir(layout: StackLayout, name: str) -> Path:
+    """A function's own XDG_RUNTIME_DIR, where gunicorn puts its control socket (if it exists)."""
+    # Six gunicorns sharing the default ($HOME/.gunicorn) log an ERROR for each after the first.
+    return layout.data_dir / "run" / name
+
+
 def function_specs(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]:
     """Every function, each started exactly as its container starts it."""
     env = _function_env(layout)
@@ -223,7 +276,7 @@ def function_specs(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]
                 "--port", str(layout.function_port(name)),
             ),
             ready_url=f"{layout.function_url(name)}/healthz",
-            env=env,
+            env={**env, "XDG_RUNTIME_DIR": str(runtime_dir(layout, name))},
         )
         for name in FUNCTIONS
     ]  # fmt: skip
