@@ -100,7 +100,7 @@ def _ftyp_brands(head: bytes) -> tuple[bytes, list[bytes]]:
 
 
 def _heif_picture(head: bytes) -> str | None:
-    """"avif" or "heif" for a HEIF picture file, None for anything else (MP4 video included)."""
+    """ "avif" or "heif" for a HEIF picture file, None for anything else (MP4 video included)."""
     major, compatible = _ftyp_brands(head)
     if major in _AVIF_BRANDS:
         return "avif"

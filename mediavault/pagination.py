@@ -1,4 +1,4 @@
-"""Keyset pagination: opaque cursors over (created_at, id), newest first."""
+"""Keyset pagination: opaque cursors over (sort key, id), in the list's order."""
 
 from __future__ import annotations
 
@@ -16,14 +16,22 @@ MAX_LIMIT = 100
 
 @dataclass(frozen=True)
 class Cursor:
-    """The last row of a page: the next page starts strictly after it."""
+    """The last row of a page: the next page starts strictly after it.
 
-    created_at: datetime
+    `sort` names the ordering the cursor belongs to (created_at unless a list says otherwise),
+    so that a cursor of one ordering is never read as a position in another.
+    """
+
+    at: datetime
     id: str
+    sort: str = "created_at"
 
     def encode(self) -> str:
         """An opaque, URL-safe token."""
-        raw = json.dumps([self.created_at.isoformat(), self.id], separators=(",", ":"))
+        parts = [self.at.isoformat(), self.id]
+        if self.sort != "created_at":
+            parts.append(self.sort)
+        raw = json.dumps(parts, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
@@ -31,9 +39,15 @@ class Cursor:
         """The cursor of a token from `encode`, or BadRequest."""
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            created_at, item_id = json.loads(raw)
-            return cls(datetime.fromisoformat(created_at), str(uuid.UUID(item_id)))
-        except (ValueError, TypeError, UnicodeDecodeError):
+            at, item_id, *rest = json.loads(raw)
+            sort = rest[0] if rest else "created_at"
+            if len(rest) > 1 or not isinstance(sort, str) or not isinstance(at, str):
+                raise ValueError
+            moment = datetime.fromisoformat(at)
+            if moment.tzinfo is None:
+                raise ValueError
+            return cls(moment, str(uuid.UUID(item_id)), sort)
+        except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
             raise BadRequest("cursor is not valid", code="invalid_cursor") from None
 
 

@@ -64,9 +64,11 @@ def _item(item: dict[str, Any]) -> str:
         else ""
     )
     if item["kind"] == "video":
-        sources = f'<source src="{escape(urls["playback"])}" type="video/mp4">'
-        if urls.get("fallback"):
-            sources += f'<source src="{escape(urls["fallback"])}">'
+        # Best first, each with its codecs: a browser skips what it cannot decode.
+        sources = "".join(
+            f'<source src="{escape(source["url"])}" type="{escape(source["type"])}">'
+            for source in item.get("sources") or []
+        )
         poster = f' poster="{escape(urls["thumbnail"])}"' if urls.get("thumbnail") else ""
         media = f"<video controls preload=metadata playsinline{poster}>{sources}</video>"
     elif item["kind"] == "image":

@@ -175,7 +175,10 @@ def ready_items(conn: DictConnection, collection_id: str) -> list[dict[str, Any]
     """The collection's ready media in order, with the keys a share view presigns."""
     return conn.execute(
         "SELECT m.id, m.status, m.title, m.kind, m.width, m.height, m.duration_ms, m.original_key,"
-        " m.playback_key, m.thumbnail_key, m.preview_key, m.filename, m.content_type"
+        " m.playback_key, m.thumbnail_key, m.preview_key, m.filename, m.content_type,"
+        # Never the capture facts (place, camera, date): a share view shows none of them.
+        " m.web_key, m.thumbnail_jpeg_key, m.preview_jpeg_key, m.original_codecs,"
+        " m.playback_codecs, m.web_codecs"
         " FROM collection_items i JOIN media m ON m.id = i.media_id"
         " WHERE i.collection_id = %s AND m.status = 'ready' ORDER BY i.position, i.added_at",
         (collection_id,),

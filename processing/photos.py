@@ -177,3 +177,21 @@ def _result(report: dict[str, Any], out_dir: Path, seconds: float) -> PhotoResul
         capture=Capture.from_json(dict(report["capture"])),
         seconds=seconds,
     )
+
+
+def encode_thumbnail(png: Path, out_dir: Path) -> dict[str, Picture]:
+    """A video's thumbnail (a PNG ffmpeg wrote from the decoded frames) as WebP and JPEG.
+
+    Done in the worker itself: the input is a small picture our own ffmpeg wrote, not upload
+    bytes, and it is opened as PNG only.
+    """
+    from PIL import Image
+
+    from processing.photo_child import write
+
+    with Image.open(png, formats=["PNG"]) as picture:
+        written = write(picture.convert("RGB"), out_dir, "thumb")
+    return {
+        name: Picture(out_dir / name, facts["width"], facts["height"], facts["size"])
+        for name, facts in written.items()
+    }

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 MediaKind = Literal["video", "image", "audio", "other"]
 
 # Demuxers that only ever hold pictures; ffmpeg names single-image demuxers `<codec>_pipe`.
-_IMAGE_FORMATS = frozenset({"image2", "gif", "apng", "webp", "ico", "svg"})
+_IMAGE_FORMATS = frozenset({"image2", "gif", "apng", "webp", "ico", "svg", "heif", "avif"})
 _ANIMATED_IMAGE_FORMATS = frozenset({"gif", "apng"})
 _MP4_FAMILY = "mov,mp4,m4a,3gp,3g2,mj2"
 

@@ -342,6 +342,7 @@ def run_video(
     sandbox: Sandbox | None = None,
 ) -> VideoRun:
     """Run the plan (two runs only when nothing is decoded but a thumbnail is wanted)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     kwargs = {"ffmpeg_bin": ffmpeg_bin, "timeout": timeout, "on_heartbeat": on_heartbeat,
               "heartbeat_interval": heartbeat_interval, "sandbox": sandbox}  # fmt: skip
     if plan.thumbnail and not plan.decodes and plan.hevc is not None:

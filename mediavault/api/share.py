@@ -91,6 +91,7 @@ class ShareApi:
     def _view(self, ctx: RequestContext, share: dict[str, Any], form: str) -> dict[str, Any]:
         from mediavault import shares
         from mediavault.downloads import derived_url, original_url
+        from mediavault.renditions import source_key, video_sources
 
         storage = ctx.services.storage
         expiry = storage.settings.download_expiry_seconds
@@ -101,20 +102,28 @@ class ShareApi:
 
         items = []
         for row in rows:
-            shown = row["preview_key"] if row["kind"] == "image" else row["playback_key"]
-            original = original_url(storage, row, expiry)
+            allowed = bool(share["allow_download"])
+            original = original_url(storage, row, expiry) if allowed else None
+            sources = [
+                {"url": original if kind == "original" else
+                 derived_url(storage, source_key(row, kind), expiry), "type": mime}
+                for kind, mime in video_sources(row, allow_original=allowed)
+            ]  # fmt: skip
+            # A derived file (no place, no device in it); the original only when allowed.
+            shown = derived_url(
+                storage,
+                row["preview_key"] if row["kind"] == "image" else
+                row["playback_key"] or row["web_key"], expiry,
+            )  # fmt: skip
             urls: dict[str, str | None] = {
                 "thumbnail": derived_url(storage, row["thumbnail_key"], expiry),
-                "playback": derived_url(storage, shown, expiry) if shown else original,
-                "original": original if share["allow_download"] else None,
+                "playback": shown or original,
+                "original": original,
             }
-            if form == "page" and row["kind"] == "video" and row["playback_key"]:
-                # The page's <video> falls back to the original where HEVC cannot play.
-                urls["fallback"] = original
             items.append({
                 "id": str(row["id"]), "title": row["title"], "kind": row["kind"],
                 "width": row["width"], "height": row["height"],
-                "duration_ms": row["duration_ms"], "urls": urls,
+                "duration_ms": row["duration_ms"], "urls": urls, "sources": sources,
             })  # fmt: skip
         return {
             "collection": {"title": share["title"], "description": share["description"]},
