@@ -77,9 +77,15 @@ def test_a_10_bit_hdr_clip_stays_main_10_with_its_hdr_metadata(tmp_path: Path) -
     assert (probe_file(run.web).codecs or "").startswith("avc1.64")
 
 
+def _luma(picture: Image.Image, point: tuple[int, int]) -> float:
+    value = picture.getpixel(point)
+    assert isinstance(value, int | float)
+    return float(value)
+
+
 def test_an_hdr_thumbnail_is_tone_mapped_not_washed_out(tmp_path: Path) -> None:
     source = pq_clip(tmp_path / "pq.mp4")  # right half: a white at about 200 nits
-    naive = Image.open(displayed_frame(source, tmp_path / "naive.png").filename).convert("L")
+    naive = displayed_frame(source, tmp_path / "naive.png").convert("L")
     media = MediaInput.open(source)
 
     run = run_video(media, probe_file(media), VideoPlan(), tmp_path / "out")
@@ -87,11 +93,8 @@ def test_an_hdr_thumbnail_is_tone_mapped_not_washed_out(tmp_path: Path) -> None:
     assert run.thumbnail is not None
     with Image.open(run.thumbnail) as thumb:
         grey = thumb.convert("L")
-        white, black = grey.getpixel((240, 90)), grey.getpixel((40, 90))
-    assert isinstance(white, int)
-    assert isinstance(black, int)
-    shown_naively = naive.getpixel((240, 90))
-    assert isinstance(shown_naively, int)
+        white, black = _luma(grey, (240, 90)), _luma(grey, (40, 90))
+    shown_naively = _luma(naive, (240, 90))
     assert shown_naively < 160  # PQ read as SDR: a dull grey
     assert white > shown_naively + 25  # tone-mapped: a bright white
     assert black < 20
