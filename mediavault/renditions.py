@@ -24,13 +24,17 @@ def mime_type(container_type: str, codecs: str | None) -> str:
     return f'{container_type}; codecs="{codecs}"' if codecs else container_type
 
 
-def video_sources(row: dict[str, Any], *, allow_original: bool) -> list[tuple[SourceKind, str]]:
+def video_sources(
+    row: dict[str, Any], *, allow_original: bool = True
+) -> list[tuple[SourceKind, str]]:
     """The `<source>` list of a ready video, best first: (which file, its MIME type).
 
     The HEVC file first (smallest; Safari and browsers with hardware HEVC take it), then the
-    original where it is a browser format with known codecs (and only when the viewer may have
-    it), the H.264 web rendition last (every browser). Without a web rendition the original
-    stays listed even with unknown codecs: it is the only other chance to play.
+    original where it is a browser format with known codecs and nothing derived plays in every
+    browser already, the H.264 web rendition last (every browser). Without a web rendition the
+    original stays listed even with unknown codecs: it is the only other chance to play.
+    The worker makes a web rendition for every original that names a place (auto), so such an
+    original is never listed beside HEVC.
     """
     if row.get("kind") != "video" or row.get("status") != "ready":
         return []

@@ -110,13 +110,23 @@ def plays_everywhere(probe: Probe, served_type: str) -> bool:
     return audio is None or audio.codec in _WEB_AUDIO
 
 
+def names_a_place(probe: Probe) -> bool:
+    """The container's tags say where it was recorded (phones write an ISO 6709 location)."""
+    return any("location" in key.lower() for key in probe.tags)
+
+
 def needs_web_rendition(setting: WebRendition, probe: Probe, served_type: str) -> bool:
-    """TRANSCODE_WEB_RENDITION for this video: auto makes one when the original will not play."""
+    """TRANSCODE_WEB_RENDITION for this video.
+
+    auto makes one when the original will not play in every browser, and when it would but
+    names the place it was recorded: share views play the original where nothing derived plays
+    everywhere, and a place must never reach them.
+    """
     if setting not in WEB_RENDITIONS:
         raise ValueError(f"web rendition must be one of {', '.join(WEB_RENDITIONS)}")
     if probe.video is None or probe.is_image or setting == "never":
         return False
-    return setting == "always" or not plays_everywhere(probe, served_type)
+    return setting == "always" or not plays_everywhere(probe, served_type) or names_a_place(probe)
 
 
 def hevc_size(video: VideoStream, max_height: int | None) -> tuple[int, int]:

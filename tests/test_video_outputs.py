@@ -163,6 +163,9 @@ def test_which_originals_get_a_web_rendition(tmp_path: Path) -> None:
     assert needs_web_rendition("auto", hevc, "video/mp4")  # no HEVC in Firefox, nor Chromium
     assert not needs_web_rendition("never", hevc, "video/mp4")
     assert needs_web_rendition("auto", webm, "video/webm")  # Safari
+    placed = probe_file(marked_clip(tmp_path / "placed.mp4", tags=("location=+01.0+002.0/",)))
+    assert plays_everywhere(placed, "video/mp4")
+    assert needs_web_rendition("auto", placed, "video/mp4")  # its place must not reach shares
     assert h264.codecs == "avc1.42C00D, mp4a.40.2"  # ultrafast: Constrained Baseline, level 1.3
     assert (hevc.codecs or "").startswith("hvc1.1.6.L")
     assert webm.codecs == "vp9, opus"

@@ -102,14 +102,16 @@ class ShareApi:
 
         items = []
         for row in rows:
-            allowed = bool(share["allow_download"])
-            original = original_url(storage, row, expiry) if allowed else None
+            # Playback may use the original (Chromium and Firefox play no HEVC), the download
+            # link only when the link allows it; videos whose original names a place always
+            # have a web rendition, so that their original is never needed here.
+            playable = original_url(storage, row, expiry)
+            original = playable if share["allow_download"] else None
             sources = [
-                {"url": original if kind == "original" else
+                {"url": playable if kind == "original" else
                  derived_url(storage, source_key(row, kind), expiry), "type": mime}
-                for kind, mime in video_sources(row, allow_original=allowed)
+                for kind, mime in video_sources(row, allow_original=True)
             ]  # fmt: skip
-            # A derived file (no place, no device in it); the original only when allowed.
             shown = derived_url(
                 storage,
                 row["preview_key"] if row["kind"] == "image" else
@@ -117,7 +119,7 @@ class ShareApi:
             )  # fmt: skip
             urls: dict[str, str | None] = {
                 "thumbnail": derived_url(storage, row["thumbnail_key"], expiry),
-                "playback": shown or original,
+                "playback": shown or playable,
                 "original": original,
             }
             items.append({
