@@ -1,12 +1,13 @@
-"""Media processing: probe, classify, thumbnails and previews, HEVC transcodes (pure, on files)."""
+"""Media processing: probe, classify, thumbnails and previews, HEVC transcodes (pure, on files).
+
+Names are imported from their modules on first use (the photo child imports this package and
+must start fast). `transcode` is also a module's name: import it from `processing.transcode`.
+"""
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
-
-# The one public name that is also a module's: imported now, or the module would shadow it.
-from processing.transcode import transcode
 
 if TYPE_CHECKING:
     from processing.encoders import EncoderChoice, EncoderSetting, nvenc_problem, select_encoder
@@ -120,7 +121,6 @@ __all__ = [
     "run_ffmpeg",
     "select_encoder",
     "thumbnail",
-    "transcode",
     "transcode_action",
     "transcode_args",
 ]
