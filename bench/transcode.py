@@ -311,8 +311,10 @@ def report(clips: list[ClipResult], rounds: int, preset: str, crf: int) -> None:
     for clip in clips:
         limited = statistics.median(clip.sandboxed) / statistics.median(clip.raw)
         cpu = statistics.median(clip.sandboxed_cpu) / statistics.median(clip.raw_cpu)
-        print(f"{clip.name}: raw ffmpeg under the job's limits / without = {limited:.3f}x wall,"
-              f" {cpu:.3f}x CPU time")
+        print(
+            f"{clip.name}: raw ffmpeg under the job's limits / without = {limited:.3f}x wall,"
+            f" {cpu:.3f}x CPU time"
+        )
     final = next(clip for clip in clips if clip.name == "1080p")
     ratio = statistics.median(final.pipeline) / statistics.median(final.raw)
     verdict = "met" if ratio <= GOAL_RATIO else "NOT met"

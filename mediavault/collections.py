@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mediavault.errors import NotFound
+from mediavault.errors import BadRequest, NotFound
 from mediavault.media import MEDIA_SELECT
 from mediavault.pagination import Cursor
 from mediavault.text import clean_text
@@ -76,8 +76,10 @@ def list_page(
     params: list[Any] = [owner_id]
     after = ""
     if cursor is not None:
+        if cursor.sort != "created_at":
+            raise BadRequest("cursor is not valid", code="invalid_cursor")
         after = " AND (c.created_at, c.id) < (%s, %s)"
-        params += [cursor.created_at, cursor.id]
+        params += [cursor.at, cursor.id]
     rows = conn.execute(
         _COLLECTION
         + " WHERE c.owner_id = %s"

@@ -26,6 +26,7 @@ DEV_SECRETS = frozenset(
 ENVIRONMENTS = ("development", "production")
 ENCODERS = ("auto", "libx265", "hevc_nvenc")
 TRANSCODE_POLICIES = ("required", "all", "disabled")
+WEB_RENDITIONS = ("auto", "always", "never")
 X265_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast",
     "medium", "slow", "slower", "veryslow", "placebo",
@@ -131,6 +132,7 @@ class TranscodeSettings:
     crf: int
     preset: str
     max_height: int
+    web_rendition: str = "auto"  # auto | always | never: the H.264 rendition for browsers
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,7 @@ class Settings:
                 crf=env.integer("TRANSCODE_CRF", 28, minimum=0, maximum=51),
                 preset=env.choice("TRANSCODE_PRESET", "medium", X265_PRESETS),
                 max_height=env.integer("TRANSCODE_MAX_HEIGHT", 0, minimum=0),
+                web_rendition=env.choice("TRANSCODE_WEB_RENDITION", "auto", WEB_RENDITIONS),
             ),
             processing=ProcessingSettings(
                 executor=env.choice("PROCESSING_EXECUTOR", "local", ("local", "kubernetes")),

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mediavault.mediatypes import announced_format
 
 if TYPE_CHECKING:
-    from mediavault.schemas import MediaSource
     from mediavault.storage import Storage
 
 # Derived objects are written by the worker: their type follows from their name.
@@ -44,21 +42,3 @@ def original_url(
         expires_seconds,
         download_name=row["filename"] if attachment else None,
     )
-
-
-def sources(row: dict[str, Any], url_for: Callable[[str], str | None]) -> list[MediaSource]:
-    """What a <video>/<audio> can play, best first, each with its MIME type and codecs.
-
-    The HEVC rendition comes first; a browser that cannot decode it skips to the original by
-    its type (`url_for` gives the URL of "playback" or "original", or None).
-    """
-    if row["kind"] not in ("video", "audio") or row["status"] != "ready":
-        return []
-    found: list[MediaSource] = []
-    playback = url_for("playback") if row.get("playback_key") else None
-    if playback is not None:
-        found.append({"url": playback, "type": row.get("playback_mime") or "video/mp4"})
-    original = url_for("original")
-    if original is not None:
-        found.append({"url": original, "type": row.get("original_mime") or row["content_type"]})
-    return found

@@ -170,8 +170,10 @@ def finish_ready(
     allowed = {
         "kind", "width", "height", "duration_ms", "video_codec", "audio_codec", "video_bitrate",
         "audio_bitrate", "frame_rate", "original_size_bytes", "playback_size_bytes",
-        "playback_key", "thumbnail_key", "preview_key", "content_type", "original_mime",
-        "playback_mime",
+        "playback_key", "thumbnail_key", "preview_key", "content_type",
+        "thumbnail_jpeg_key", "preview_jpeg_key", "web_key", "web_size_bytes", "original_codecs",
+        "playback_codecs", "web_codecs", "taken_at", "taken_at_offset", "camera_make",
+        "camera_model", "latitude", "longitude",
     }  # fmt: skip
     fields = {k: v for k, v in media_fields.items() if k in allowed}
     assignments = ", ".join(f"{name} = %({name})s" for name in fields)

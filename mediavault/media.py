@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
@@ -14,10 +15,13 @@ from mediavault.text import clean_text
 
 if TYPE_CHECKING:
     from mediavault.db import DictConnection
-    from mediavault.schemas import Media, MediaUpdate, TagCount
+    from mediavault.schemas import Media, MediaSource, MediaUpdate, TagCount
     from mediavault.storage import Storage
 
 STATUSES = ("pending", "processing", "ready", "failed")
+# Orders of `GET /api/media`: the column each sorts on (taken_at: when taken, else uploaded).
+SORTS = {"created_at": "created_at", "taken_at": "timeline_at"}
+ORDERS = ("desc", "asc")
 KINDS = ("video", "image", "audio", "other")
 MAX_TAGS = 50
 
@@ -26,8 +30,10 @@ MEDIA_SELECT = """
 SELECT m.id, m.owner_id, m.title, m.filename, m.content_type, m.kind, m.status, m.error,
        m.size_bytes, m.width, m.height, m.duration_ms, m.video_codec, m.audio_codec,
        m.upload_key, m.original_key, m.upload_id, m.playback_key, m.thumbnail_key,
-       m.original_mime, m.playback_mime,
-       m.created_at, m.updated_at,
+       m.preview_key, m.thumbnail_jpeg_key, m.preview_jpeg_key, m.web_key,
+       m.original_codecs, m.playback_codecs, m.web_codecs,
+       m.taken_at, m.taken_at_offset, m.camera_make, m.camera_model, m.latitude, m.longitude,
+       m.timeline_at, m.created_at, m.updated_at,
        coalesce((SELECT array_agg(t.name ORDER BY lower(t.name)) FROM media_tags mt
                  JOIN tags t ON t.id = mt.tag_id WHERE mt.media_id = m.id), '{}') AS tags,
        j.attempts, j.encoder, j.progress, j.started_at, j.finished_at
@@ -59,12 +65,66 @@ class MediaFilter:
         return cls(status, kind, names, clean_text(q, "q", 200))
 
 
+@dataclass(frozen=True)
+class MediaOrder:
+    """How `GET /api/media` sorts, and the time range it keeps (on the same timeline)."""
+
+    sort: str = "created_at"
+    order: str = "desc"
+    taken_from: datetime | None = None  # inclusive, on taken_at (upload time for undated items)
+    taken_to: datetime | None = None  # exclusive
+
+    @classmethod
+    def parse(
+        cls, sort: str | None, order: str | None, taken_from: str | None, taken_to: str | None
+    ) -> MediaOrder:
+        """Validate the query string's ordering and date range."""
+        sort = sort or "created_at"
+        order = order or "desc"
+        if sort not in SORTS:
+            raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
+        if order not in ORDERS:
+            raise BadRequest(f"order must be one of {', '.join(ORDERS)}")
+        start = _moment(taken_from, "taken_from")
+        end = _moment(taken_to, "taken_to")
+        if start is not None and end is not None and start >= end:
+            raise BadRequest("taken_from must be before taken_to")
+        return cls(sort, order, start, end)
+
+
+def _moment(raw: str | None, name: str) -> datetime | None:
+    """A date (midnight UTC) or an RFC 3339 time (UTC when it names no offset)."""
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) > 40:
+            raise ValueError
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be a date (YYYY-MM-DD) or an RFC 3339 time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def list_media(
-    conn: DictConnection, owner_id: str, where: MediaFilter, limit: int, cursor: Cursor | None
+    conn: DictConnection,
+    owner_id: str,
+    where: MediaFilter,
+    limit: int,
+    cursor: Cursor | None,
+    *,
+    order: MediaOrder | None = None,
 ) -> tuple[list[dict[str, Any]], Cursor | None]:
-    """One page of the owner's media, newest first, and the cursor of the next page."""
+    """One page of the owner's media in the asked order, and the cursor of the next page."""
+    order = order or MediaOrder()
+    column = sql.Identifier("m", SORTS[order.sort])
     conditions: list[sql.Composable] = [sql.SQL("m.owner_id = %(owner)s")]
     params: dict[str, Any] = {"owner": owner_id, "limit": limit + 1}
+    if order.taken_from is not None:
+        conditions.append(sql.SQL("m.timeline_at >= %(taken_from)s"))
+        params["taken_from"] = order.taken_from
+    if order.taken_to is not None:
+        conditions.append(sql.SQL("m.timeline_at < %(taken_to)s"))
+        params["taken_to"] = order.taken_to
     if where.status is not None:
         conditions.append(sql.SQL("m.status = %(status)s"))
         params["status"] = where.status
@@ -85,15 +145,28 @@ def list_media(
     if where.query is not None:
         conditions.append(sql.SQL("(m.title ILIKE %(q)s OR m.filename ILIKE %(q)s)"))
         params["q"] = "%" + _escape_like(where.query) + "%"
+    descending = order.order == "desc"
     if cursor is not None:
-        conditions.append(sql.SQL("(m.created_at, m.id) < (%(after_at)s, %(after_id)s)"))
-        params.update(after_at=cursor.created_at, after_id=cursor.id)
+        if cursor.sort != f"{order.sort}:{order.order}".removesuffix(":desc"):
+            raise BadRequest("the cursor belongs to another order", code="invalid_cursor")
+        # Row comparison on (time, id): a page boundary inside equal times stays exact.
+        comparison = "<" if descending else ">"
+        conditions.append(sql.SQL("({}, m.id) {} (%(after_at)s, %(after_id)s)").format(
+            column, sql.SQL(comparison)))  # fmt: skip
+        params.update(after_at=cursor.at, after_id=cursor.id)
+    direction = sql.SQL("DESC" if descending else "ASC")
     query = sql.SQL(
-        "{select} WHERE {conditions} ORDER BY m.created_at DESC, m.id DESC LIMIT %(limit)s"
-    ).format(select=sql.SQL(MEDIA_SELECT), conditions=sql.SQL(" AND ").join(conditions))
+        "{select} WHERE {conditions} ORDER BY {column} {direction}, m.id {direction}"
+        " LIMIT %(limit)s"
+    ).format(select=sql.SQL(MEDIA_SELECT), conditions=sql.SQL(" AND ").join(conditions),
+             column=column, direction=direction)  # fmt: skip
     rows = conn.execute(query, params).fetchall()
     page, more = rows[:limit], len(rows) > limit
-    next_cursor = Cursor(page[-1]["created_at"], str(page[-1]["id"])) if more else None
+    next_cursor = None
+    if more:
+        last = page[-1]
+        sort = f"{order.sort}:{order.order}".removesuffix(":desc")
+        next_cursor = Cursor(last[SORTS[order.sort]], str(last["id"]), sort)
     return page, next_cursor
 
 
@@ -202,15 +275,31 @@ def delete_media(conn: DictConnection, storage: Storage, owner_id: str, media_id
 
 def to_json(row: dict[str, Any], storage: Storage) -> Media:
     """The media shape of DESIGN.md, with short-lived presigned URLs for what exists."""
-    from mediavault.downloads import derived_url, original_url, sources
+    from mediavault.downloads import derived_url, original_url
+    from mediavault.renditions import local_time, source_key, video_sources
 
     expiry = storage.settings.download_expiry_seconds
     # Nothing is handed out before the worker has checked it, nor after it refused it.
     original = original_url(storage, row, expiry)
+    ready = row["status"] == "ready"
     playback = original
-    if row["status"] == "ready" and row["playback_key"]:
+    if ready and row["playback_key"]:
         playback = derived_url(storage, row["playback_key"], expiry)
+    elif ready and row["kind"] == "image" and row["preview_key"]:
+        playback = derived_url(storage, row["preview_key"], expiry)  # upright, sRGB, any browser
     thumbnail = derived_url(storage, row["thumbnail_key"], expiry)
+
+    def derived(column: str) -> str | None:
+        return derived_url(storage, row[column], expiry) if ready else None
+
+    sources: list[MediaSource] = []
+    for kind, mime in video_sources(row, allow_original=True):
+        url = (
+            original if kind == "original" else derived_url(storage, source_key(row, kind), expiry)
+        )
+        if url is not None:
+            sources.append({"url": url, "type": mime})
+    located = row["latitude"] is not None and row["longitude"] is not None
     return {
         "id": str(row["id"]),
         "title": row["title"],
@@ -226,10 +315,26 @@ def to_json(row: dict[str, Any], storage: Storage) -> Media:
         "video_codec": row["video_codec"],
         "audio_codec": row["audio_codec"],
         "tags": list(row["tags"]),
+        # Capture facts (issue 14): the owner's view only, never a share view's.
+        "taken_at": local_time(row["taken_at"], row["taken_at_offset"]),
+        "taken_at_offset": row["taken_at_offset"],
+        "camera_make": row["camera_make"],
+        "camera_model": row["camera_model"],
+        "location": {"latitude": row["latitude"], "longitude": row["longitude"]}
+        if located
+        else None,
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
-        "urls": {"original": original, "playback": playback, "thumbnail": thumbnail},
-        "sources": sources(row, lambda kind: _inline(storage, row, kind, expiry)),
+        "urls": {
+            "original": original,
+            "playback": playback,
+            "thumbnail": thumbnail,
+            "preview": derived("preview_key"),
+            "web": derived("web_key"),
+            "thumbnail_jpeg": derived("thumbnail_jpeg_key"),
+            "preview_jpeg": derived("preview_jpeg_key"),
+        },
+        "sources": sources,
         "processing": {
             "attempts": row["attempts"] or 0,
             "encoder": row["encoder"],
@@ -238,12 +343,3 @@ def to_json(row: dict[str, Any], storage: Storage) -> Media:
             "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
         },
     }
-
-
-def _inline(storage: Storage, row: dict[str, Any], kind: str, expiry: int) -> str | None:
-    """A URL to play the playback file or the original in the page."""
-    from mediavault.downloads import derived_url, original_url
-
-    if kind == "playback":
-        return derived_url(storage, row["playback_key"], expiry)
-    return original_url(storage, row, expiry, attachment=False)

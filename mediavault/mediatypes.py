@@ -23,6 +23,9 @@ class Format:
     kinds: tuple[Kind, ...]  # what the file may turn out to hold
     content_types: tuple[str, ...]  # announced types that mean this format; the first per kind
     extension: str
+    # Who decodes it: ffmpeg (through `demuxer` alone), or Pillow in a sandboxed child process
+    # (HEIF/AVIF, which Debian's ffmpeg cannot read as pictures; `demuxer` then names no demuxer).
+    decoder: str = "ffmpeg"
 
 
 FORMATS: tuple[Format, ...] = (
@@ -41,6 +44,10 @@ FORMATS: tuple[Format, ...] = (
     Format("webp", "webp_pipe", ("image",), ("image/webp",), ".webp"),
     Format("bmp", "bmp_pipe", ("image",), ("image/bmp", "image/x-ms-bmp"), ".bmp"),
     Format("tiff", "tiff_pipe", ("image",), ("image/tiff",), ".tiff"),
+    Format("heif", "heif", ("image",),
+           ("image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence"), ".heic",
+           decoder="pillow"),
+    Format("avif", "avif", ("image",), ("image/avif",), ".avif", decoder="pillow"),
     Format("mp3", "mp3", ("audio",), ("audio/mpeg", "audio/mp3"), ".mp3"),
     Format("aac", "aac", ("audio",), ("audio/aac", "audio/x-aac"), ".aac"),
     Format("flac", "flac", ("audio",), ("audio/flac", "audio/x-flac"), ".flac"),
@@ -51,9 +58,13 @@ _BY_TYPE = {content_type: fmt for fmt in FORMATS for content_type in fmt.content
 _BY_NAME = {fmt.name: fmt for fmt in FORMATS}
 SNIFF_BYTES = 4096  # how much of the head `sniff` needs
 
-# ftyp brands of still-image HEIF/AVIF files: MP4-shaped, but pictures (not read here yet).
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1",
-                          b"avif", b"avis"})  # fmt: skip
+# ftyp brands of HEIF pictures: MP4-shaped files that are read as pictures, never as video.
+# Structural brands (mif1/msf1, also the major brand of many AVIF files) say only "HEIF": the
+# compatible brands then tell HEVC-coded from AV1-coded pictures.
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_STRUCTURAL_BRANDS = frozenset({b"mif1", b"msf1", b"miaf"})
+_PICTURE_BRANDS = _HEIF_BRANDS | _AVIF_BRANDS | _STRUCTURAL_BRANDS
 _QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"})
 
 
@@ -79,6 +90,27 @@ def served_type(fmt: Format, announced: str, kind: Kind) -> str:
     return next((t for t in fmt.content_types if kind_of(t) == kind), fmt.content_types[0])
 
 
+def _ftyp_brands(head: bytes) -> tuple[bytes, list[bytes]]:
+    """The major brand and the compatible brands of a leading `ftyp` box (empty if none)."""
+    if head[4:8] != b"ftyp":
+        return b"", []
+    size = int.from_bytes(head[:4], "big")
+    end = min(max(size, 16), len(head), 256)  # a brand list longer than that says nothing more
+    return head[8:12], [head[i : i + 4] for i in range(16, end - 3, 4)]
+
+
+def _heif_picture(head: bytes) -> str | None:
+    """ "avif" or "heif" for a HEIF picture file, None for anything else (MP4 video included)."""
+    major, compatible = _ftyp_brands(head)
+    if major in _AVIF_BRANDS:
+        return "avif"
+    if major in _HEIF_BRANDS:
+        return "heif"
+    if major in _STRUCTURAL_BRANDS:
+        return "avif" if _AVIF_BRANDS.intersection(compatible) else "heif"
+    return None
+
+
 def _riff(kind: bytes) -> Callable[[bytes], bool]:
     return lambda head: head.startswith(b"RIFF") and head[8:12] == kind
 
@@ -96,7 +128,9 @@ def _mpeg_audio(layer_bits: int) -> Callable[[bytes], bool]:
 
 # Checked in order: the first signature that matches names the container.
 _SIGNATURES: tuple[tuple[Callable[[bytes], bool], str], ...] = (
-    (lambda head: head[4:8] == b"ftyp" and head[8:12] not in _HEIF_BRANDS, "mp4"),
+    (lambda head: _heif_picture(head) == "avif", "avif"),
+    (lambda head: _heif_picture(head) == "heif", "heif"),
+    (lambda head: head[4:8] == b"ftyp" and head[8:12] not in _PICTURE_BRANDS, "mp4"),
     (lambda head: head[4:8] in _QUICKTIME_ATOMS, "mp4"),
     (_starts(b"\x1a\x45\xdf\xa3"), "matroska"),
     (_riff(b"AVI "), "avi"),
@@ -126,8 +160,6 @@ _REFUSED: tuple[tuple[Callable[[bytes], bool], str], ...] = (
      "HTML"),
     (lambda text: text.startswith(b"<?xml"), "XML"),
     (lambda text: text.startswith((b"v=0", b"o=", b"s=")), "an SDP description"),
-    (lambda text: text[4:8] == b"ftyp" and text[8:12] in _HEIF_BRANDS,
-     "a HEIF/AVIF image, which is not supported yet"),
 )  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Keyset pagination: opaque cursors over (created_at, id), newest first."""
+"""Keyset pagination: opaque cursors over (sort key, id), in the list's order."""
 
 from __future__ import annotations
 
@@ -23,14 +23,22 @@ _CURSOR = re.compile(r"[A-Za-z0-9_\-]+")
 
 @dataclass(frozen=True)
 class Cursor:
-    """The last row of a page: the next page starts strictly after it."""
+    """The last row of a page: the next page starts strictly after it.
 
-    created_at: datetime
+    `sort` names the ordering the cursor belongs to (created_at unless a list says otherwise),
+    so that a cursor of one ordering is never read as a position in another.
+    """
+
+    at: datetime
     id: str
+    sort: str = "created_at"
 
     def encode(self) -> str:
         """An opaque, URL-safe token."""
-        raw = json.dumps([self.created_at.isoformat(), self.id], separators=(",", ":"))
+        parts = [self.at.isoformat(), self.id]
+        if self.sort != "created_at":
+            parts.append(self.sort)
+        raw = json.dumps(parts, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
@@ -43,13 +51,18 @@ class Cursor:
             raise invalid
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            # Exactly [timestamp, uuid]: a number, an object or deep nesting stops at its
-            # first token instead of reaching the database or the recursion limit.
-            shape = tuple[Annotated[datetime, msgspec.Meta(tz=True)], uuid.UUID]
-            created_at, item_id = msgspec.json.decode(raw, type=shape)
+            # Exactly [timestamp, uuid] or [timestamp, uuid, ordering]: a number, an object or
+            # deep nesting stops at its first token instead of reaching the database.
+            parts = msgspec.json.decode(raw, type=Annotated[list[str], msgspec.Meta(max_length=3)])
+            if len(parts) < 2:
+                raise ValueError
+            moment = datetime.fromisoformat(parts[0])
+            if moment.tzinfo is None:
+                raise ValueError
+            item_id = uuid.UUID(parts[1])
         except (binascii.Error, ValueError, msgspec.DecodeError):
             raise invalid from None
-        return cls(created_at, str(item_id))
+        return cls(moment, str(item_id), parts[2] if len(parts) == 3 else "created_at")
 
 
 def parse_limit(raw: str | None) -> int:

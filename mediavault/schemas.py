@@ -253,9 +253,22 @@ class MultipartUpload(TypedDict):
 class MediaUrls(TypedDict):
     """Short-lived download URLs of what exists and was checked."""
 
-    original: Url | None
-    playback: Url | None
-    thumbnail: Url | None
+    original: Annotated[Url | None, Meta(description="the checked original, as an attachment")]
+    playback: Annotated[
+        Url | None, Meta(description="what a page shows: the HEVC file, a photo's preview")
+    ]
+    thumbnail: Annotated[Url | None, Meta(description="WebP, long edge 320 px")]
+    preview: Annotated[Url | None, Meta(description="a photo's WebP preview, long edge 1440 px")]
+    web: Annotated[Url | None, Meta(description="the H.264 web rendition, where one was made")]
+    thumbnail_jpeg: Annotated[Url | None, Meta(description="the thumbnail as JPEG")]
+    preview_jpeg: Annotated[Url | None, Meta(description="the preview as JPEG")]
+
+
+class Location(TypedDict):
+    """Where a photo or video was taken (WGS 84 degrees); only ever shown to its owner."""
+
+    latitude: Annotated[float, Meta(ge=-90, le=90)]
+    longitude: Annotated[float, Meta(ge=-180, le=180)]
 
 
 class MediaSource(TypedDict):
@@ -292,6 +305,19 @@ class Media(TypedDict):
     video_codec: str | None
     audio_codec: str | None
     tags: list[str]
+    taken_at: Annotated[
+        str | None,
+        Meta(
+            description="when it was taken, in the local time of the capture: RFC 3339 with its"
+            " offset, or without one when the camera recorded none"
+        ),
+    ]
+    taken_at_offset: Annotated[
+        int | None, Meta(description="minutes east of UTC at the capture, when known")
+    ]
+    camera_make: str | None
+    camera_model: str | None
+    location: Location | None
     created_at: Timestamp
     updated_at: Timestamp
     urls: MediaUrls

@@ -185,7 +185,9 @@ def give_back_unlock_attempt(conn: DictConnection, share_id: str, client: str) -
 _ITEM = (
     "SELECT m.id, m.status, m.title, m.kind, m.width, m.height, m.duration_ms, m.original_key,"
     " m.playback_key, m.thumbnail_key, m.preview_key, m.filename, m.content_type,"
-    " m.original_mime, m.playback_mime"
+    # Never the capture facts (place, camera, date): a share view shows none of them.
+    " m.web_key, m.thumbnail_jpeg_key, m.preview_jpeg_key, m.original_codecs,"
+    " m.playback_codecs, m.web_codecs"
     " FROM collection_items i JOIN media m ON m.id = i.media_id"
     " WHERE i.collection_id = %s AND m.status = 'ready'"
 )

@@ -42,9 +42,16 @@ class MediaInput:
                 f"(this one is {describe_unknown(head)})"
             )
         media = cls(path, found, max_pixels)
-        if "image" in found.kinds:
+        if "image" in found.kinds and found.decoder == "ffmpeg":
+            # HEIF/AVIF headers are parsed by C libraries: that happens in the sandboxed photo
+            # child (processing.photos), which checks the same cap before decoding.
             media.check_picture_header()
         return media
+
+    @property
+    def ffmpeg_readable(self) -> bool:
+        """ffmpeg reads this format (HEIF and AVIF pictures go to Pillow instead)."""
+        return self.format.decoder == "ffmpeg"
 
     @property
     def url(self) -> str:
@@ -53,6 +60,8 @@ class MediaInput:
 
     def options(self) -> dict[str, Any]:
         """ffmpeg input options that confine reading to this file, this demuxer, this size."""
+        if not self.ffmpeg_readable:
+            raise ValueError(f"ffmpeg does not read {self.format.name} files here")
         return {
             "f": self.format.demuxer,
             "format_whitelist": self.format.demuxer,

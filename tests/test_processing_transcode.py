@@ -13,10 +13,10 @@ from processing import (
     TranscodeOptions,
     needs_transcode,
     probe_file,
-    transcode,
     transcode_action,
     transcode_args,
 )
+from processing.transcode import transcode
 from tests.test_processing_helpers import (
     ffmpeg,
     ffprobe,

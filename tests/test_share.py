@@ -76,7 +76,7 @@ def test_a_link_works_without_auth_and_its_urls_download(
     base = f"{services.settings.api_base_url}/s/{share['token']}/m/{media_id}/"
     assert item["urls"] == {"playback": base + "playback", "thumbnail": base + "thumbnail",
                             "original": None}  # fmt: skip
-    assert item["sources"][0] == {"url": base + "playback", "type": "video/mp4"}
+    assert item["sources"][0] == {"url": base + "playback", "type": 'video/mp4; codecs="hvc1"'}
     # Followed, they sign a short-lived storage URL on the public endpoint, and redirect there.
     public = services.storage.settings.public_url
     for kind, content in (("playback", b"playback_key"), ("thumbnail", b"thumbnail_key")):

@@ -33,7 +33,7 @@ def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
 
 
 def list_media(ctx: RequestContext) -> Response:
-    """GET /api/media: a page of the user's media, newest first."""
+    """GET /api/media: a page of the user's media, newest first (or as `sort`/`order` say)."""
     from mediavault import media
     from mediavault.pagination import Cursor, parse_limit
 
@@ -44,8 +44,12 @@ def list_media(ctx: RequestContext) -> Response:
     )
     limit = parse_limit(args.get("limit"))
     cursor = Cursor.decode(args["cursor"]) if args.get("cursor") else None
+    # Issue 14: sort by capture time and keep a date range (both on the same timeline).
+    order = media.MediaOrder.parse(
+        args.get("sort"), args.get("order"), args.get("taken_from"), args.get("taken_to")
+    )
     with ctx.services.pool.connection() as conn:
-        rows, next_cursor = media.list_media(conn, user.id, where, limit, cursor)
+        rows, next_cursor = media.list_media(conn, user.id, where, limit, cursor, order=order)
     storage = ctx.services.storage
     body: MediaList = {
         "items": [media.to_json(row, storage) for row in rows],

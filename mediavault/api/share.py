@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from itsdangerous import TimestampSigner
     from prometheus_client import CollectorRegistry, Counter
 
-    from mediavault.schemas import SharedItem, SharedItemUrls, ShareView
+    from mediavault.schemas import MediaSource, SharedItem, SharedItemUrls, ShareView
 
 SHARE_COOKIE = "mv_share"
 _PRIVATE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
@@ -75,7 +75,7 @@ def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
         Endpoint("/s/<token>", ("GET",), api.view_page),
         Endpoint("/s/<token>/unlock", ("POST",), api.unlock_page),
         Endpoint(
-            "/s/<token>/m/<uuid:media_id>/<any(thumbnail,preview,playback,original,download):kind>",
+            "/s/<token>/m/<uuid:media_id>/<any(thumbnail,preview,playback,web,original,download):kind>",
             ("GET",),
             api.media,
         ),
@@ -116,7 +116,7 @@ class ShareApi:
         the view names an owner or an object key, and a revoked link stops them at once.
         """
         from mediavault import shares
-        from mediavault.downloads import sources
+        from mediavault.renditions import video_sources
 
         with ctx.services.pool.connection() as conn:
             rows = shares.ready_items(conn, str(share["collection_id"]))
@@ -130,9 +130,18 @@ class ShareApi:
             def url(kind: str, row: dict[str, Any] = row) -> str:
                 return f"{base}/s/{token}/m/{row['id']}/{kind}"
 
-            shown = "preview" if row["kind"] == "image" and row["preview_key"] else "original"
-            if row["kind"] == "video" and row["playback_key"]:
-                shown = "playback"
+            shown = "original"
+            if row["kind"] == "image" and row["preview_key"]:
+                shown = "preview"
+            elif row["kind"] != "image" and (row["playback_key"] or row["web_key"]):
+                shown = "playback" if row["playback_key"] else "web"
+            # Playback may use the original (Chromium and Firefox play no HEVC); the download
+            # link only when the link allows it. Videos whose original names a place always have
+            # a web rendition, so that their original is never needed here.
+            sources: list[MediaSource] = [
+                {"url": url(kind), "type": mime}
+                for kind, mime in video_sources(row, allow_original=True)
+            ]
             urls: SharedItemUrls = {
                 "thumbnail": url("thumbnail") if row["thumbnail_key"] else None,
                 "playback": url(shown),
@@ -141,8 +150,7 @@ class ShareApi:
             items.append({
                 "id": str(row["id"]), "title": row["title"], "kind": row["kind"],
                 "width": row["width"], "height": row["height"],
-                "duration_ms": row["duration_ms"], "urls": urls,
-                "sources": sources(row, url),
+                "duration_ms": row["duration_ms"], "urls": urls, "sources": sources,
             })  # fmt: skip
         return {
             "collection": {"title": share["title"], "description": share["description"]},
@@ -165,6 +173,7 @@ class ShareApi:
             "thumbnail": "thumbnail_key",
             "preview": "preview_key",
             "playback": "playback_key",
+            "web": "web_key",
         }
         if kind in column:
             target = derived_url(storage, row[column[kind]], expiry)

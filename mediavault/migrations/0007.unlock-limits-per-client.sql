@@ -1,4 +1,4 @@
--- depends: 0006.source-types
+-- depends: 0006.media-fidelity
 -- Wrong share passwords counted per client (a hash of its address and the link) as well as per
 -- link: one guesser is stopped early without locking the link for the people it was sent to,
 -- while the per-link count still bounds guessing from many addresses.

@@ -499,6 +499,13 @@ export interface components {
             video_codec: string | null;
             audio_codec: string | null;
             tags: string[];
+            /** @description when it was taken, in the local time of the capture: RFC 3339 with its offset, or without one when the camera recorded none */
+            taken_at: string | null;
+            /** @description minutes east of UTC at the capture, when known */
+            taken_at_offset: number | null;
+            camera_make: string | null;
+            camera_model: string | null;
+            location: components["schemas"]["Location"] | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -513,6 +520,11 @@ export interface components {
          * @enum {string}
          */
         Kind: "audio" | "image" | "other" | "video";
+        /** @description Where a photo or video was taken (WGS 84 degrees); only ever shown to its owner. */
+        Location: {
+            latitude: number;
+            longitude: number;
+        };
         /** @description The media's processing job. */
         Processing: {
             attempts: number;
@@ -534,9 +546,20 @@ export interface components {
         Status: "failed" | "pending" | "processing" | "ready";
         /** @description Short-lived download URLs of what exists and was checked. */
         MediaUrls: {
+            /** @description the checked original, as an attachment */
             original: string | null;
+            /** @description what a page shows: the HEVC file, a photo's preview */
             playback: string | null;
+            /** @description WebP, long edge 320 px */
             thumbnail: string | null;
+            /** @description a photo's WebP preview, long edge 1440 px */
+            preview: string | null;
+            /** @description the H.264 web rendition, where one was made */
+            web: string | null;
+            /** @description the thumbnail as JPEG */
+            thumbnail_jpeg: string | null;
+            /** @description the preview as JPEG */
+            preview_jpeg: string | null;
         };
         /** @description A page of media, newest first. */
         MediaList: {
@@ -924,6 +947,13 @@ export interface operations {
                 tag?: string[];
                 /** @description substring of title or filename */
                 q?: string;
+                /** @description created_at (upload time) or taken_at (when taken, else upload time) */
+                sort?: "created_at" | "taken_at";
+                order?: "desc" | "asc";
+                /** @description inclusive: a YYYY-MM-DD date or an RFC 3339 time, on the taken_at timeline */
+                taken_from?: string;
+                /** @description exclusive: a YYYY-MM-DD date or an RFC 3339 time, on the taken_at timeline */
+                taken_to?: string;
             };
             header?: never;
             path?: never;
