@@ -21,6 +21,7 @@ class Claim:
     size_bytes: int
     content_type: str
     attempts: int
+    announced_sha256: str | None = None  # what the client said the bytes hash to
 
     @property
     def source_key(self) -> str:
@@ -50,7 +51,8 @@ WITH target AS (
 ), moved AS (
     UPDATE media m SET status = 'processing', error = NULL, updated_at = now()
     FROM target WHERE m.id = target.id
-    RETURNING m.id, m.owner_id, m.upload_key, m.original_key, m.size_bytes, m.content_type
+    RETURNING m.id, m.owner_id, m.upload_key, m.original_key, m.size_bytes, m.content_type,
+        m.announced_sha256
 ), job AS (
     INSERT INTO processing_jobs (media_id, state, attempts, started_at, heartbeat_at, worker_id)
     SELECT id, 'running', 1, now(), now(), %(worker)s FROM moved
@@ -76,6 +78,7 @@ def _claim_of(row: dict[str, Any]) -> Claim:
         size_bytes=int(row["size_bytes"]),
         content_type=row["content_type"],
         attempts=int(row["attempts"]),
+        announced_sha256=row["announced_sha256"],
     )
 
 
@@ -124,7 +127,7 @@ def current(conn: DictConnection, media_id: str) -> Claim | None:
     """The claim a worker made for this media, for the Kubernetes Job that runs it."""
     row = conn.execute(
         "SELECT m.id, m.owner_id, m.upload_key, m.original_key, m.size_bytes, m.content_type,"
-        " coalesce(j.attempts, 1) AS attempts FROM media m"
+        " m.announced_sha256, coalesce(j.attempts, 1) AS attempts FROM media m"
         " LEFT JOIN processing_jobs j ON j.media_id = m.id"
         " WHERE m.id = %s AND m.status = 'processing'",
         (media_id,),
@@ -170,7 +173,7 @@ def finish_ready(
     allowed = {
         "kind", "width", "height", "duration_ms", "video_codec", "audio_codec", "video_bitrate",
         "audio_bitrate", "frame_rate", "original_size_bytes", "playback_size_bytes",
-        "playback_key", "thumbnail_key", "preview_key", "content_type",
+        "playback_key", "thumbnail_key", "preview_key", "content_type", "sha256",
     }  # fmt: skip
     fields = {k: v for k, v in media_fields.items() if k in allowed}
     assignments = ", ".join(f"{name} = %({name})s" for name in fields)

@@ -23,7 +23,7 @@ MAX_TAGS = 50
 # Columns of a media response; tags and processing state come along in one round trip.
 MEDIA_SELECT = """
 SELECT m.id, m.owner_id, m.title, m.filename, m.content_type, m.kind, m.status, m.error,
-       m.size_bytes, m.width, m.height, m.duration_ms, m.video_codec, m.audio_codec,
+       m.size_bytes, m.width, m.height, m.duration_ms, m.video_codec, m.audio_codec, m.sha256,
        m.upload_key, m.original_key, m.upload_id, m.playback_key, m.thumbnail_key,
        m.created_at, m.updated_at,
        coalesce((SELECT array_agg(t.name ORDER BY lower(t.name)) FROM media_tags mt
@@ -225,6 +225,7 @@ def to_json(row: dict[str, Any], storage: Storage) -> dict[str, Any]:
         "duration_ms": row["duration_ms"],
         "video_codec": row["video_codec"],
         "audio_codec": row["audio_codec"],
+        "sha256": row["sha256"],  # of the checked original; null until the worker read it
         "tags": list(row["tags"]),
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),

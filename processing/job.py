@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mediavault import jobs
+from mediavault import checksums, jobs
 from mediavault.errors import StorageError
 from mediavault.logs import correlation_id
 from mediavault.mediatypes import served_type
@@ -144,9 +144,12 @@ class _Job:
             raise TransientProcessingError("cannot download the original from storage") from error
         self.timings["download"] = time.monotonic() - clock
         self.beat.beat()
+        mismatch = checksums.mismatch(self.claim.announced_sha256, read.sha256)
+        if mismatch is not None:
+            raise PermanentProcessingError(mismatch)
         media, probe, kind = self.check(source, read.size)
         self.promote(media, kind, read.etag)
-        self.fields = _facts(probe, kind, read.size)
+        self.fields = {**_facts(probe, kind, read.size), "sha256": read.sha256}
         self.timeout = self.limits.timeout_for(probe)
         self.sandbox = self.limits.sandbox_for(probe)
         if kind in ("video", "image"):
