@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.api_fixtures",
     "tests.worker_fixtures",
     "tests.web_fixtures",
+    "tests.client_fixtures",
 ]
 
 # Variables MediaVault reads; none of the developer's own may leak into a test.
