@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
@@ -138,3 +140,18 @@ def all_media(client_stack: ClientStack, user: ApiUser) -> list[dict[str, Any]]:
 def lines_with(output: str, prefix: str) -> Sequence[str]:
     """The output's lines that start with a word (uploaded, duplicate, refused …)."""
     return [line for line in output.splitlines() if line.startswith(prefix)]
+
+
+def resume_record(home: Path, path: Path) -> dict[str, Any] | None:
+    """The client's resume record of a file, read as another process would."""
+    database = home / ".local" / "state" / "mediavault" / "uploads.sqlite3"
+    if not database.exists():
+        return None
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        row = conn.execute(
+            "SELECT phase, media_id, upload, parts FROM uploads WHERE path = ?", (str(path),)
+        ).fetchone()
+    if row is None:
+        return None
+    return {"phase": row[0], "media_id": row[1], "upload": json.loads(row[2] or "null"),
+            "parts": json.loads(row[3])}  # fmt: skip

@@ -70,6 +70,7 @@ class Api:
         timeout: float = 60.0,
         stop: threading.Event | None = None,
         connections: int = 16,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = config
         self.retry = retry or RetryPolicy()
@@ -79,6 +80,7 @@ class Api:
             headers={"Authorization": f"Bearer {config.token}", "User-Agent": USER_AGENT},
             timeout=timeout,
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            transport=transport,
         )
 
     def close(self) -> None:

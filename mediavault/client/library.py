@@ -45,16 +45,22 @@ def wait_processed(
     stop: threading.Event,
     poll_seconds: float = 2.0,
 ) -> list[Result]:
-    """Wait until every upload is ready or failed; a failed one becomes a refusal, with why."""
+    """Wait until every upload is ready or failed; a failed one becomes a refusal, with why.
+
+    Duplicates of files still being processed (sent by an earlier run) are waited for too.
+    """
+    unfinished = _unfinished(api)
     waiting: dict[str, list[int]] = {}
     for index, result in enumerate(results):
-        if result.outcome is Outcome.UPLOADED and result.media_id:
+        if result.media_id and (
+            result.outcome is Outcome.UPLOADED
+            or (result.outcome is Outcome.DUPLICATE and result.media_id in unfinished)
+        ):
             waiting.setdefault(result.media_id, []).append(index)
     results = list(results)
     if waiting:
         display.note(f"waiting for {len(waiting)} uploads to be processed")
     while waiting:
-        unfinished = {m["id"] for status in UNFINISHED for m in api.list_media(status=status)}
         for media_id in [m for m in waiting if m not in unfinished]:
             try:
                 media = api.media(media_id)
@@ -74,4 +80,10 @@ def wait_processed(
                     display.note(f"ready      {name}")
         if waiting:
             wait(stop, poll_seconds)
+            unfinished = _unfinished(api)
     return results
+
+
+def _unfinished(api: Api) -> set[str]:
+    """The ids of the user's media still pending or processing."""
+    return {str(m["id"]) for status in UNFINISHED for m in api.list_media(status=status)}

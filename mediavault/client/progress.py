@@ -86,12 +86,12 @@ class PlainDisplay:
             print(line, file=self.out, flush=True)
 
     def close(self) -> None:
-        self._tick(force=True)
+        """Nothing to tear down: the summary follows."""
 
-    def _tick(self, force: bool = False) -> None:
+    def _tick(self) -> None:
         with self._lock:
             now = time.monotonic()
-            if not force and now - self._last < self.every:
+            if now - self._last < self.every:
                 return
             self._last = now
             speed = self._moved / max(now - self._started, 1e-6)

@@ -1,8 +1,9 @@
 """What earlier runs did, so that a re-run finishes their work and sends nothing twice.
 
-One SQLite file in the user's state directory. A file is known by its path, size and
-modification time; its record keeps the SHA-256 computed for it, and while its upload is
-unfinished the upload's media id, the presigned answer and the ETags of the parts already sent.
+One SQLite file in the user's state directory. A record is keyed by a file's path, size,
+modification time and the SHA-256 its bytes had when hashed (every run hashes again, so changed
+bytes are never taken for the ones sent); while its upload is unfinished it holds the upload's
+media id, the presigned answer and the ETags of the parts already stored.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from mediavault.client.files import LocalFile
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
+CREATE TABLE IF NOT EXISTS uploads (
     server TEXT NOT NULL,            -- the API's URL and the user's id
     path TEXT NOT NULL,
     size INTEGER NOT NULL,
@@ -27,18 +28,26 @@ CREATE TABLE IF NOT EXISTS files (
     phase TEXT NOT NULL,             -- hashed | starting | started | sent | done
     media_id TEXT,
     upload TEXT,                     -- the POST /api/uploads answer while unfinished
-    parts TEXT NOT NULL DEFAULT '{}',  -- part number -> ETag of the parts sent
+    parts TEXT NOT NULL DEFAULT '{}',  -- part number -> ETag of the parts stored
     updated_at REAL NOT NULL,
-    PRIMARY KEY (server, path, size, mtime_ns)
+    PRIMARY KEY (server, path, size, mtime_ns, sha256)
 )
 """
+UNFINISHED = ("starting", "started", "sent")
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """A local file and the SHA-256 of its bytes as they were read."""
+
+    file: LocalFile
+    sha256: str
 
 
 @dataclass(frozen=True)
 class Record:
-    """What is known of one local file on one server."""
+    """What is known of one file's bytes on one server."""
 
-    sha256: str
     phase: str
     media_id: str | None
     upload: dict[str, Any] | None
@@ -64,67 +73,77 @@ class ResumeState:
         with self._lock:
             self._db.close()
 
-    def _key(self, file: LocalFile) -> tuple[str, str, int, int]:
-        return (self.server, str(file.path), file.size, file.mtime_ns)
+    def _key(self, item: Hashed) -> tuple[str, str, int, int, str]:
+        file = item.file
+        return (self.server, str(file.path), file.size, file.mtime_ns, item.sha256)
 
-    def get(self, file: LocalFile) -> Record | None:
-        """The record of this file as it is now (same size and time), if any."""
+    def get(self, item: Hashed) -> Record | None:
+        """The record of these bytes at this path, if any."""
         with self._lock:
             row = self._db.execute(
-                "SELECT sha256, phase, media_id, upload, parts FROM files"
-                " WHERE server = ? AND path = ? AND size = ? AND mtime_ns = ?",
-                self._key(file),
+                "SELECT phase, media_id, upload, parts FROM uploads WHERE server = ? AND path = ?"
+                " AND size = ? AND mtime_ns = ? AND sha256 = ?",
+                self._key(item),
             ).fetchone()
         if row is None:
             return None
-        parts = {int(number): etag for number, etag in json.loads(row[4]).items()}
-        return Record(row[0], row[1], row[2], json.loads(row[3]) if row[3] else None, parts)
+        parts = {int(number): etag for number, etag in json.loads(row[3]).items()}
+        return Record(row[0], row[1], json.loads(row[2]) if row[2] else None, parts)
 
-    def hashed(self, file: LocalFile, sha256: str) -> None:
-        """The file's checksum; nothing of an upload yet."""
+    def hashed(self, item: Hashed) -> list[str]:
+        """Note the file's bytes; the media ids of unfinished uploads of its earlier contents.
+
+        Those uploads will never be finished: the caller aborts them, and they are forgotten.
+        """
+        key = self._key(item)
+        with self._lock:
+            stale = self._db.execute(
+                "SELECT media_id FROM uploads WHERE server = ? AND path = ? AND media_id IS NOT"
+                " NULL AND phase IN ('starting', 'started', 'sent')"
+                " AND (size, mtime_ns, sha256) IS NOT (?, ?, ?)",
+                key,
+            ).fetchall()
+            self._db.execute(
+                "DELETE FROM uploads WHERE server = ? AND path = ?"
+                " AND (size, mtime_ns, sha256) IS NOT (?, ?, ?)",
+                key,
+            )
+            self._db.execute(
+                "INSERT INTO uploads (server, path, size, mtime_ns, sha256, phase, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, 'hashed', ?) ON CONFLICT DO NOTHING",
+                (*key, time.time()),
+            )
+        return [str(row[0]) for row in stale]
+
+    def _set(self, item: Hashed, assignments: str, values: tuple[object, ...]) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT INTO files (server, path, size, mtime_ns, sha256, phase, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, 'hashed', ?) ON CONFLICT DO UPDATE SET"
-                " sha256 = excluded.sha256, phase = 'hashed', media_id = NULL, upload = NULL,"
-                " parts = '{}', updated_at = excluded.updated_at",
-                (*self._key(file), sha256, time.time()),
+                f"UPDATE uploads SET {assignments}, updated_at = ?"  # noqa: S608  (fixed text)
+                " WHERE server = ? AND path = ? AND size = ? AND mtime_ns = ? AND sha256 = ?",
+                (*values, time.time(), *self._key(item)),
             )
 
-    def _set(self, file: LocalFile, assignments: str, values: tuple[object, ...]) -> None:
-        with self._lock:
-            self._db.execute(
-                f"UPDATE files SET {assignments}, updated_at = ?"  # noqa: S608  (fixed text)
-                " WHERE server = ? AND path = ? AND size = ? AND mtime_ns = ?",
-                (*values, time.time(), *self._key(file)),
-            )
-
-    def starting(self, file: LocalFile) -> None:
+    def starting(self, item: Hashed) -> None:
         """An upload is being asked for: if its answer is lost, the next run knows."""
-        self._set(file, "phase = 'starting'", ())
+        self._set(item, "phase = 'starting'", ())
 
-    def started(self, file: LocalFile, media_id: str, upload: dict[str, Any]) -> None:
+    def started(self, item: Hashed, media_id: str, upload: dict[str, Any]) -> None:
         """The server's answer: where the bytes go."""
-        self._set(file, "phase = 'started', media_id = ?, upload = ?, parts = '{}'",
+        self._set(item, "phase = 'started', media_id = ?, upload = ?, parts = '{}'",
                   (media_id, json.dumps(upload)))  # fmt: skip
 
-    def part_sent(self, file: LocalFile, number: int, etag: str) -> None:
-        """One part arrived in storage."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE files SET parts = json_set(parts, '$.' || ?, ?), updated_at = ?"
-                " WHERE server = ? AND path = ? AND size = ? AND mtime_ns = ?",
-                (str(number), etag, time.time(), *self._key(file)),
-            )
+    def part_sent(self, item: Hashed, number: int, etag: str) -> None:
+        """One part is in storage."""
+        self._set(item, "parts = json_set(parts, '$.\"' || ? || '\"', ?)", (number, etag))
 
-    def sent(self, file: LocalFile) -> None:
+    def sent(self, item: Hashed) -> None:
         """Every byte is in storage; only `complete` is left."""
-        self._set(file, "phase = 'sent'", ())
+        self._set(item, "phase = 'sent'", ())
 
-    def done(self, file: LocalFile, media_id: str) -> None:
+    def done(self, item: Hashed, media_id: str) -> None:
         """The upload is finished (or the server already had the file)."""
-        self._set(file, "phase = 'done', media_id = ?, upload = NULL, parts = '{}'", (media_id,))
+        self._set(item, "phase = 'done', media_id = ?, upload = NULL, parts = '{}'", (media_id,))
 
-    def forget_upload(self, file: LocalFile) -> None:
+    def forget_upload(self, item: Hashed) -> None:
         """The unfinished upload was given up: start afresh next time."""
-        self._set(file, "phase = 'hashed', media_id = NULL, upload = NULL, parts = '{}'", ())
+        self._set(item, "phase = 'hashed', media_id = NULL, upload = NULL, parts = '{}'", ())

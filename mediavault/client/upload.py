@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field, replace
@@ -32,8 +32,9 @@ from mediavault.client.errors import (
 from mediavault.client.files import LocalFile
 from mediavault.client.hashing import sha256_file
 from mediavault.client.progress import Display, human_bytes
-from mediavault.client.state import Record, ResumeState
+from mediavault.client.state import Hashed, Record, ResumeState
 from mediavault.client.transfer import Transfers
+from mediavault.client.twins import Twins
 
 # An unfinished upload is resumed while its URLs stay valid this much longer; else it starts over.
 RESUME_MARGIN = timedelta(minutes=5)
@@ -110,7 +111,7 @@ class Uploader:
         self._lock = threading.Lock()
         self._names: dict[str, str] = {}  # media id -> name of the file this run sent there
         self._files: list[LocalFile] = []
-        self._twins = _Twins()
+        self._twins = Twins()
         self._parts = ThreadPoolExecutor(options.concurrency, thread_name_prefix="part")
 
     def run(self, files: list[LocalFile]) -> tuple[list[Result], bool]:
@@ -125,7 +126,7 @@ class Uploader:
             if file.refusal is not None
         }
         self._files = files
-        self._twins = _Twins(i for i, file in enumerate(files) if file.refusal is not None)
+        self._twins = Twins(i for i, file in enumerate(files) if file.refusal is not None)
         self.display.start(len(accepted), sum(file.size for file in accepted), "sent")
         for result in results.values():
             self.display.note(_line(result))
@@ -153,31 +154,25 @@ class Uploader:
                 pool.shutdown(wait=True, cancel_futures=True)
         return [results[index] for index in sorted(results)], self.stop.is_set()
 
-    def _hash(self, index: int, file: LocalFile) -> str:
+    def _hash(self, index: int, file: LocalFile) -> Hashed:
         digest = None
         try:
-            record = self.state.get(file)
-            if record is not None:
-                self.display.hashed(file.size)
-                digest = record.sha256
-            else:
-                digest = sha256_file(file.path, file.size, self.display.hashed, self.stop)
-                self.state.hashed(file, digest)
+            digest = sha256_file(file.path, file.size, self.display.hashed, self.stop)
         finally:
             self._twins.hashed(index, digest)
-        return digest
+        return Hashed(file, digest)
 
-    def _one(self, index: int, hashed: Future[str]) -> Result:
+    def _one(self, index: int, hashed: Future[Hashed]) -> Result:
         file = self._files[index]
         counter = _Counter(self.display)
-        result = None
+        result, item = None, None
         try:
-            digest = hashed.result()
-            first = self._twins.first(index, digest, self.stop)
+            item = hashed.result()
+            first = self._twins.first(index, item.sha256, self.stop)
             if first != index:
-                result = self._twin(file, first)
+                result = self._twin(item, first)
             if result is None:
-                result = self._upload(file, digest, counter)
+                result = self._upload(item, counter)
         except (Interrupted, KeyboardInterrupt):
             raise
         except ApiError as error:
@@ -187,8 +182,12 @@ class Uploader:
             detail = str(error)
             if error.status == 400 and "Checksum" in error.message:
                 detail = "the file changed after it was hashed; run again to send it as it is now"
+                self._give_up(item)
             result = Result(file, Outcome.FAILED, detail=detail)
-        except ClientError as error:  # FileChanged, Unreachable
+        except FileChanged as error:
+            self._give_up(item)
+            result = Result(file, Outcome.FAILED, detail=str(error))
+        except ClientError as error:  # Unreachable
             result = Result(file, Outcome.FAILED, detail=str(error))
         except OSError as error:
             result = Result(file, Outcome.FAILED, detail=f"cannot read the file: {error}")
@@ -200,48 +199,61 @@ class Uploader:
         result.sent_bytes = counter.total
         return result
 
-    def _twin(self, file: LocalFile, first: int) -> Result | None:
+    def _give_up(self, item: Hashed | None) -> None:
+        """Abort the upload of bytes that are not the file's any more; the next run starts anew."""
+        if item is None:
+            return  # it changed while it was hashed: nothing was started
+        record = self.state.get(item)
+        if record is not None and record.media_id is not None and record.phase != "done":
+            self.api.abort_upload(record.media_id)
+        self.state.forget_upload(item)
+
+    def _twin(self, item: Hashed, first: int) -> Result | None:
         """A file with the same bytes as an earlier one of the batch: a duplicate of its upload."""
-        name = self._files[first].name
+        file, name = item.file, self._files[first].name
         if self.options.dry_run:
             return Result(file, Outcome.DUPLICATE, detail=f"same file as {name}")
         media_id = self._twins.media_of(first, self.stop)
         if media_id is None:
             return None  # the first one did not make it: this one is sent instead
-        self.state.done(file, media_id)
+        self.state.done(item, media_id)
         self._tag(media_id, existing=True)
         return Result(file, Outcome.DUPLICATE, media_id, f"same file as {name}")
 
-    def _upload(self, file: LocalFile, digest: str, counter: _Counter) -> Result:
-        record = self.state.get(file)
+    def _upload(self, item: Hashed, counter: _Counter) -> Result:
+        file = item.file
         if self.options.dry_run:
             return Result(file, Outcome.PLANNED)
+        for stale in self.state.hashed(item):
+            self.api.abort_upload(stale)  # an upload of what the file held before: never finished
+        record = self.state.get(item)
         if record is not None and record.phase in ("started", "sent") and record.upload:
-            resumed = self._resume(file, record, counter)
+            resumed = self._resume(item, record, counter)
             if resumed is not None:
                 return resumed
-        answer = self._announce(file, digest, record)
+        answer = self._announce(item, record)
         duplicate = answer.get("duplicate_of")
         if duplicate is not None:
-            self.state.done(file, str(duplicate))
+            self.state.done(item, str(duplicate))
             self._tag(str(duplicate), existing=True)
             return Result(file, Outcome.DUPLICATE, str(duplicate), self._same_as(str(duplicate)))
         media_id = str(answer["media_id"])
         with self._lock:
             self._names[media_id] = file.name
-        self.state.started(file, media_id, answer)
+        self.state.started(item, media_id, answer)
         self._tag(media_id, existing=False)
-        self._send(file, answer, {}, counter)
+        self._send(item, answer, {}, counter)
         return Result(file, Outcome.UPLOADED, media_id)
 
-    def _announce(self, file: LocalFile, digest: str, record: Record | None) -> dict[str, Any]:
+    def _announce(self, item: Hashed, record: Record | None) -> dict[str, Any]:
         """POST /api/uploads; an orphan of an earlier, unanswered request is given up first."""
+        file = item.file
         body: dict[str, object] = {"filename": file.path.name, "content_type": file.content_type,
-                                   "size_bytes": file.size, "sha256": digest}  # fmt: skip
+                                   "size_bytes": file.size, "sha256": item.sha256}  # fmt: skip
         if self.options.keep_duplicates:
             body["keep_duplicate"] = True
         unanswered = record is not None and record.phase == "starting"
-        self.state.starting(file)
+        self.state.starting(item)
         attempt = 0
         while True:
             attempt += 1
@@ -283,44 +295,45 @@ class Uploader:
             wanted = have + wanted
         self.api.update_media(media_id, {"tags": wanted})
 
-    def _resume(self, file: LocalFile, record: Record, counter: _Counter) -> Result | None:
+    def _resume(self, item: Hashed, record: Record, counter: _Counter) -> Result | None:
         """Finish an earlier run's upload; None when it had to be given up (start afresh)."""
         assert record.upload is not None
         assert record.media_id is not None
-        upload, media_id = record.upload, record.media_id
+        file, upload, media_id = item.file, record.upload, record.media_id
         with self._lock:
             self._names[media_id] = file.name
         try:
             if record.phase == "sent":
-                self._complete(file, media_id, upload, record.parts)
+                self._complete(item, media_id, upload, record.parts)
                 return Result(file, Outcome.UPLOADED, media_id, "resumed", resumed=True)
             expires = datetime.fromisoformat(str(upload["expires_at"]))
             if expires - datetime.now(UTC) > RESUME_MARGIN:
-                self._send(file, upload, record.parts, counter)
+                self._send(item, upload, record.parts, counter)
                 return Result(file, Outcome.UPLOADED, media_id, "resumed", resumed=True)
         except ApiError as error:
             if error.status != 404:  # 404: the server gave it up itself
                 raise
-            self.state.forget_upload(file)
+            self.state.forget_upload(item)
             return None
         except StorageRefused as error:
             if error.status not in (403, 404):  # expired URLs, or an upload aborted meanwhile
                 raise
         self.api.abort_upload(media_id)
-        self.state.forget_upload(file)
+        self.state.forget_upload(item)
         return None
 
     def _send(
-        self, file: LocalFile, upload: dict[str, Any], done: dict[int, str], counter: _Counter
+        self, item: Hashed, upload: dict[str, Any], done: dict[int, str], counter: _Counter
     ) -> None:
         """The bytes (parts not yet stored, in parallel), then `complete`."""
+        file = item.file
         _unchanged(file)
         media_id = str(upload["media_id"])
         parts = dict(done)
         if "parts" in upload:
             checksums = upload.get("checksum_algorithm") == "SHA256"
             futures = [
-                self._parts.submit(self._part, file, upload, part, checksums, counter)
+                self._parts.submit(self._part, item, upload, part, checksums, counter)
                 for part in upload["parts"]
                 if part["part_number"] not in done
             ]
@@ -334,18 +347,18 @@ class Uploader:
                 raise
         else:
             self.transfers.put_file(upload["url"], upload["headers"], file.path, file.size, counter)
-        self.state.sent(file)
-        self._complete(file, media_id, upload, parts)
+        self.state.sent(item)
+        self._complete(item, media_id, upload, parts)
 
     def _part(
         self,
-        file: LocalFile,
+        item: Hashed,
         upload: dict[str, Any],
         part: dict[str, Any],
         checksums: bool,
         counter: Callable[[int], None],
     ) -> tuple[int, str]:
-        number, size = int(part["part_number"]), int(part["size"])
+        file, number, size = item.file, int(part["part_number"]), int(part["size"])
         with file.path.open("rb") as source:
             source.seek((number - 1) * int(upload["part_size"]))
             data = source.read(size)
@@ -356,71 +369,17 @@ class Uploader:
             digest = hashlib.sha256(data).digest()
             headers["x-amz-checksum-sha256"] = base64.b64encode(digest).decode()
         etag = self.transfers.put_bytes(part["url"], headers, data, counter)
-        self.state.part_sent(file, number, etag)
+        self.state.part_sent(item, number, etag)
         return number, etag
 
     def _complete(
-        self, file: LocalFile, media_id: str, upload: dict[str, Any], parts: dict[int, str]
+        self, item: Hashed, media_id: str, upload: dict[str, Any], parts: dict[int, str]
     ) -> None:
         listed = None
         if "parts" in upload:
             listed = [{"part_number": n, "etag": parts[n]} for n in sorted(parts)]
         self.api.complete_upload(media_id, listed)
-        self.state.done(file, media_id)
-
-
-class _Twins:
-    """Files of one batch with the same bytes: the first in order is sent, the others wait for it.
-
-    A file learns whether an earlier one has its checksum once every earlier file is hashed
-    (hashing runs ahead in order, so this costs no waiting in practice).
-    """
-
-    def __init__(self, refused: Iterable[int] = ()) -> None:
-        self._changed = threading.Condition()
-        self._hashed: set[int] = set(refused)
-        self._prefix = 0  # every file before this index is hashed (or refused)
-        self._first: dict[str, int] = {}  # checksum -> smallest index having it
-        self._finished: dict[int, str | None] = {}  # index -> media id it ended in, if any
-        self._advance()
-
-    def _advance(self) -> None:
-        while self._prefix in self._hashed:
-            self._prefix += 1
-
-    def hashed(self, index: int, digest: str | None) -> None:
-        """A file is hashed (digest None: it could not be)."""
-        with self._changed:
-            self._hashed.add(index)
-            if digest is not None:
-                self._first[digest] = min(index, self._first.get(digest, index))
-            self._advance()
-            self._changed.notify_all()
-
-    def first(self, index: int, digest: str, stop: threading.Event) -> int:
-        """The index of the first file of the batch with these bytes (this one, or earlier)."""
-        with self._changed:
-            while self._prefix <= index:
-                self._wait(stop)
-            return self._first[digest]
-
-    def finish(self, index: int, media_id: str | None) -> None:
-        """A file is done: in this media, or in none."""
-        with self._changed:
-            self._finished[index] = media_id
-            self._changed.notify_all()
-
-    def media_of(self, index: int, stop: threading.Event) -> str | None:
-        """Wait for a file to be done; the media it is in, if any."""
-        with self._changed:
-            while index not in self._finished:
-                self._wait(stop)
-            return self._finished[index]
-
-    def _wait(self, stop: threading.Event) -> None:
-        if stop.is_set():
-            raise Interrupted("stopped")
-        self._changed.wait(0.5)
+        self.state.done(item, media_id)
 
 
 def _unchanged(file: LocalFile) -> None:
