@@ -147,10 +147,13 @@ def resume_record(home: Path, path: Path) -> dict[str, Any] | None:
     database = home / ".local" / "state" / "mediavault" / "uploads.sqlite3"
     if not database.exists():
         return None
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
-        row = conn.execute(
-            "SELECT phase, media_id, upload, parts FROM uploads WHERE path = ?", (str(path),)
-        ).fetchone()
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+            row = conn.execute(
+                "SELECT phase, media_id, upload, parts FROM uploads WHERE path = ?", (str(path),)
+            ).fetchone()
+    except sqlite3.OperationalError:  # the client has not made its table yet
+        return None
     if row is None:
         return None
     return {"phase": row[0], "media_id": row[1], "upload": json.loads(row[2] or "null"),
