@@ -181,10 +181,9 @@ def _upload(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         display = display_for()
         started = time.monotonic()
         try:
-            results, interrupted = Uploader(
-                api, transfers, state, display=display, options=options, stop=stop
-            ).run(files)
-            seconds = time.monotonic() - started  # the transfer, not the processing awaited
+            uploader = Uploader(api, transfers, state, display=display, options=options, stop=stop)
+            results, interrupted = uploader.run(files)
+            seconds = time.monotonic() - started  # the upload, not the processing awaited
             if collection is not None and not interrupted:
                 ids = [r.media_id for r in results if r.media_id and r.outcome in
                        (Outcome.UPLOADED, Outcome.DUPLICATE)]  # fmt: skip
@@ -195,7 +194,7 @@ def _upload(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         finally:
             display.close()
             state.close()
-        _say(_summary(results, seconds, interrupted))
+        _say(_summary(results, uploader.clock.seconds, seconds, interrupted))
     finally:
         api.close()
         transfers.close()
@@ -205,7 +204,7 @@ def _upload(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 1 if any(r.outcome in (Outcome.REFUSED, Outcome.FAILED) for r in results) else 0
 
 
-def _summary(results: list[Result], seconds: float, interrupted: bool) -> str:
+def _summary(results: list[Result], sending: float, seconds: float, interrupted: bool) -> str:
     from mediavault.client.progress import human_bytes
     from mediavault.client.upload import Outcome
 
@@ -221,9 +220,9 @@ def _summary(results: list[Result], seconds: float, interrupted: bool) -> str:
         + f", {len(having(Outcome.REFUSED))} refused, {len(having(Outcome.FAILED))} failed"
         + (f", {len(planned)} to upload" if planned else "")
     )  # fmt: skip
-    speed = human_bytes(sent / seconds) if seconds > 0 else "-"
-    lines = [f"{'interrupted' if interrupted else 'done'}: {head};"
-             f" {human_bytes(sent)} sent in {seconds:.1f} s ({speed}/s)"]  # fmt: skip
+    speed = f"{human_bytes(sent / sending)}/s" if sending > 0 else "-"
+    lines = [f"{'interrupted' if interrupted else 'done'}: {head}; {human_bytes(sent)} sent"
+             f" in {sending:.2f} s ({speed}), {seconds:.2f} s in all"]  # fmt: skip
     for outcome in (Outcome.REFUSED, Outcome.FAILED):
         if having(outcome):
             lines.append(f"{outcome.value}:")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from mediavault.client.api import Api, wait
@@ -76,16 +78,39 @@ class UploadOptions:
 
 
 @dataclass
+class SendingClock:
+    """When the batch's first byte went out and its last one arrived: the transfer's time."""
+
+    first: float | None = None
+    last: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tick(self) -> None:
+        """Bytes moved now."""
+        now = time.monotonic()
+        with self.lock:
+            self.first = now if self.first is None else self.first
+            self.last = now
+
+    @property
+    def seconds(self) -> float:
+        """Seconds between the first and the last byte (0 when nothing was sent)."""
+        return 0.0 if self.first is None or self.last is None else self.last - self.first
+
+
+@dataclass
 class _Counter:
-    """Bytes one file has sent, fed to the display too."""
+    """Bytes one file has sent, fed to the display and the batch's clock too."""
 
     display: Display
+    clock: SendingClock
     total: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, count: int) -> None:
         with self.lock:
             self.total += count
+        self.clock.tick()
         self.display.moved(count)
 
 
@@ -112,6 +137,7 @@ class Uploader:
         self._names: dict[str, str] = {}  # media id -> name of the file this run sent there
         self._files: list[LocalFile] = []
         self._twins = Twins()
+        self.clock = SendingClock()
         self._parts = ThreadPoolExecutor(options.concurrency, thread_name_prefix="part")
 
     def run(self, files: list[LocalFile]) -> tuple[list[Result], bool]:
@@ -164,7 +190,7 @@ class Uploader:
 
     def _one(self, index: int, hashed: Future[Hashed]) -> Result:
         file = self._files[index]
-        counter = _Counter(self.display)
+        counter = _Counter(self.display, self.clock)
         result, item = None, None
         try:
             item = hashed.result()
@@ -358,17 +384,8 @@ class Uploader:
         checksums: bool,
         counter: Callable[[int], None],
     ) -> tuple[int, str]:
-        file, number, size = item.file, int(part["part_number"]), int(part["size"])
-        with file.path.open("rb") as source:
-            source.seek((number - 1) * int(upload["part_size"]))
-            data = source.read(size)
-        if len(data) != size:
-            raise FileChanged(f"{file.name} became shorter while it was uploaded")
-        headers = {}
-        if checksums:
-            digest = hashlib.sha256(data).digest()
-            headers["x-amz-checksum-sha256"] = base64.b64encode(digest).decode()
-        etag = self.transfers.put_bytes(part["url"], headers, data, counter)
+        number, etag = send_part(self.transfers, item.file.path, int(upload["part_size"]), part,
+                                 checksums=checksums, progress=counter)  # fmt: skip
         self.state.part_sent(item, number, etag)
         return number, etag
 
@@ -380,6 +397,29 @@ class Uploader:
             listed = [{"part_number": n, "etag": parts[n]} for n in sorted(parts)]
         self.api.complete_upload(media_id, listed)
         self.state.done(item, media_id)
+
+
+def send_part(
+    transfers: Transfers,
+    path: Path,
+    part_size: int,
+    part: dict[str, Any],
+    *,
+    checksums: bool,
+    progress: Callable[[int], None],
+) -> tuple[int, str]:
+    """Read one part of a file and PUT it (with its SHA-256 when asked); its number and ETag."""
+    number, size = int(part["part_number"]), int(part["size"])
+    with path.open("rb") as source:
+        source.seek((number - 1) * part_size)
+        data = source.read(size)
+    if len(data) != size:
+        raise FileChanged(f"{path.name} became shorter while it was uploaded")
+    headers = {}
+    if checksums:
+        digest = hashlib.sha256(data).digest()
+        headers["x-amz-checksum-sha256"] = base64.b64encode(digest).decode()
+    return number, transfers.put_bytes(part["url"], headers, data, progress)
 
 
 def _unchanged(file: LocalFile) -> None:
