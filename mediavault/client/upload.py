@@ -40,6 +40,9 @@ from mediavault.client.twins import Twins
 
 # An unfinished upload is resumed while its URLs stay valid this much longer; else it starts over.
 RESUME_MARGIN = timedelta(minutes=5)
+# How far hashing may run ahead of the uploads: what was just read is still in the page cache
+# when it is sent.
+HASH_AHEAD_BYTES = 512 * 1024 * 1024
 # Answers that mean "not this file, not here": nothing to retry.
 REFUSING_STATUSES = frozenset({400, 403, 413, 415, 422})
 
@@ -138,6 +141,8 @@ class Uploader:
         self._files: list[LocalFile] = []
         self._twins = Twins()
         self.clock = SendingClock()
+        self._ahead = threading.Condition()
+        self._ahead_bytes = 0  # hashed, not uploaded yet
         self._parts = ThreadPoolExecutor(options.concurrency, thread_name_prefix="part")
 
     def run(self, files: list[LocalFile]) -> tuple[list[Result], bool]:
@@ -183,10 +188,26 @@ class Uploader:
     def _hash(self, index: int, file: LocalFile) -> Hashed:
         digest = None
         try:
-            digest = sha256_file(file.path, file.size, self.display.hashed, self.stop)
+            with self._ahead:
+                while self._ahead_bytes and self._ahead_bytes + file.size > HASH_AHEAD_BYTES:
+                    if self.stop.is_set():
+                        raise Interrupted("stopped")
+                    self._ahead.wait(0.5)
+                self._ahead_bytes += file.size
+            try:
+                digest = sha256_file(file.path, file.size, self.display.hashed, self.stop)
+            except BaseException:
+                self._uploaded(file)
+                raise
         finally:
             self._twins.hashed(index, digest)
         return Hashed(file, digest)
+
+    def _uploaded(self, file: LocalFile) -> None:
+        """The file is done with: hashing may read further ahead."""
+        with self._ahead:
+            self._ahead_bytes -= file.size
+            self._ahead.notify_all()
 
     def _one(self, index: int, hashed: Future[Hashed]) -> Result:
         file = self._files[index]
@@ -218,6 +239,8 @@ class Uploader:
         except OSError as error:
             result = Result(file, Outcome.FAILED, detail=f"cannot read the file: {error}")
         finally:
+            if item is not None:
+                self._uploaded(file)
             kept = result is not None and result.outcome in (Outcome.UPLOADED, Outcome.DUPLICATE)
             self._twins.finish(index, result.media_id if result and kept else None)
         # What was not sent (a duplicate, parts stored by an earlier run) leaves the total.
