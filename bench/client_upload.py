@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mediavault.client.hashing import sha256_file  # noqa: E402
+from mediavault.client.sending import send_part  # noqa: E402
 from mediavault.client.transfer import Transfers  # noqa: E402
-from mediavault.client.upload import send_part  # noqa: E402
 from mediavault.devstack.services import function_specs, gateway_spec  # noqa: E402
 from mediavault.services import Services  # noqa: E402
 from mediavault.users import create_api_token, get_or_create_local_user  # noqa: E402

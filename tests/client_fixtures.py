@@ -88,7 +88,8 @@ def client_stack(stack: Stack, worker: RunningWorker) -> Iterator[ClientStack]:
                 processes.start(spec, wait=False)
         processes.start(gateway_spec(layout, stack.binaries), wait=False)
         for path in ("/api/auth/me", "/api/media", "/api/collections", "/api/share/x"):
-            poll(lambda p=path: _answers(url + p), f"{path} through the gateway")  # type: ignore[misc]
+            # Five functions starting at once on a shared machine: a generous deadline.
+            poll(lambda p=path: _answers(url + p), f"{path} through the gateway", 180)  # type: ignore[misc]
         yield ClientStack(url, stack)
     finally:
         processes.stop_all()

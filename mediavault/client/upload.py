@@ -9,17 +9,13 @@ next one without sending a file (or a part already stored) again.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from mediavault.client.api import Api, wait
@@ -34,6 +30,7 @@ from mediavault.client.errors import (
 from mediavault.client.files import LocalFile
 from mediavault.client.hashing import sha256_file
 from mediavault.client.progress import Display, human_bytes
+from mediavault.client.sending import ByteCounter, SendingClock, send_part, unchanged
 from mediavault.client.state import Hashed, Record, ResumeState
 from mediavault.client.transfer import Transfers
 from mediavault.client.twins import Twins
@@ -78,43 +75,6 @@ class UploadOptions:
     tags: tuple[str, ...] = ()
     dry_run: bool = False
     keep_duplicates: bool = False
-
-
-@dataclass
-class SendingClock:
-    """When the batch's first byte went out and its last one arrived: the transfer's time."""
-
-    first: float | None = None
-    last: float | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def tick(self) -> None:
-        """Bytes moved now."""
-        now = time.monotonic()
-        with self.lock:
-            self.first = now if self.first is None else self.first
-            self.last = now
-
-    @property
-    def seconds(self) -> float:
-        """Seconds between the first and the last byte (0 when nothing was sent)."""
-        return 0.0 if self.first is None or self.last is None else self.last - self.first
-
-
-@dataclass
-class _Counter:
-    """Bytes one file has sent, fed to the display and the batch's clock too."""
-
-    display: Display
-    clock: SendingClock
-    total: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, count: int) -> None:
-        with self.lock:
-            self.total += count
-        self.clock.tick()
-        self.display.moved(count)
 
 
 class Uploader:
@@ -211,7 +171,7 @@ class Uploader:
 
     def _one(self, index: int, hashed: Future[Hashed]) -> Result:
         file = self._files[index]
-        counter = _Counter(self.display, self.clock)
+        counter = ByteCounter(self.display, self.clock)
         result, item = None, None
         try:
             item = hashed.result()
@@ -269,7 +229,7 @@ class Uploader:
         self._tag(media_id, existing=True)
         return Result(file, Outcome.DUPLICATE, media_id, f"same file as {name}")
 
-    def _upload(self, item: Hashed, counter: _Counter) -> Result:
+    def _upload(self, item: Hashed, counter: ByteCounter) -> Result:
         file = item.file
         if self.options.dry_run:
             return Result(file, Outcome.PLANNED)
@@ -344,7 +304,7 @@ class Uploader:
             wanted = have + wanted
         self.api.update_media(media_id, {"tags": wanted})
 
-    def _resume(self, item: Hashed, record: Record, counter: _Counter) -> Result | None:
+    def _resume(self, item: Hashed, record: Record, counter: ByteCounter) -> Result | None:
         """Finish an earlier run's upload; None when it had to be given up (start afresh)."""
         assert record.upload is not None
         assert record.media_id is not None
@@ -372,11 +332,11 @@ class Uploader:
         return None
 
     def _send(
-        self, item: Hashed, upload: dict[str, Any], done: dict[int, str], counter: _Counter
+        self, item: Hashed, upload: dict[str, Any], done: dict[int, str], counter: ByteCounter
     ) -> None:
         """The bytes (parts not yet stored, in parallel), then `complete`."""
         file = item.file
-        _unchanged(file)
+        unchanged(file)
         media_id = str(upload["media_id"])
         parts = dict(done)
         if "parts" in upload:
@@ -422,36 +382,6 @@ class Uploader:
         self.state.done(item, media_id)
 
 
-def send_part(
-    transfers: Transfers,
-    path: Path,
-    part_size: int,
-    part: dict[str, Any],
-    *,
-    checksums: bool,
-    progress: Callable[[int], None],
-) -> tuple[int, str]:
-    """Read one part of a file and PUT it (with its SHA-256 when asked); its number and ETag."""
-    number, size = int(part["part_number"]), int(part["size"])
-    with path.open("rb") as source:
-        source.seek((number - 1) * part_size)
-        data = source.read(size)
-    if len(data) != size:
-        raise FileChanged(f"{path.name} became shorter while it was uploaded")
-    headers = {}
-    if checksums:
-        digest = hashlib.sha256(data).digest()
-        headers["x-amz-checksum-sha256"] = base64.b64encode(digest).decode()
-    return number, transfers.put_bytes(part["url"], headers, data, progress)
-
-
-def _unchanged(file: LocalFile) -> None:
-    """FileChanged unless the file still has the size and time it had when it was hashed."""
-    stat = file.path.stat()
-    if (stat.st_size, stat.st_mtime_ns) != (file.size, file.mtime_ns):
-        raise FileChanged(f"{file.name} changed after it was hashed; run again to send it")
-
-
 def _line(result: Result) -> str:
     """One line about a file's outcome."""
     name = result.file.name
@@ -465,8 +395,3 @@ def _line(result: Result) -> str:
             return f"would send {name} ({human_bytes(result.file.size)})"
         case _:
             return f"{result.outcome.value:<10} {name}: {result.detail}"
-
-
-def with_outcome(result: Result, outcome: Outcome, detail: str) -> Result:
-    """The same file with another outcome (processing refused it)."""
-    return replace(result, outcome=outcome, detail=detail)
