@@ -14,7 +14,9 @@ from mediavault.logs import configure_logging
 logger = logging.getLogger(__name__)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(*, registered: bool = True) -> argparse.ArgumentParser:
+    from mediavault.client.cli import add_commands
+
     parser = argparse.ArgumentParser(prog="mediavault", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("init", help="migrate the database, create the bucket and its events")
@@ -32,7 +34,6 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument(
         "--every", type=float, metavar="SECONDS", help="run again every SECONDS until stopped"
     )
-    commands.add_parser("worker", help="process uploads from the NSQ topic")
     gateway = commands.add_parser("gateway", help="serve the local gateway")
     gateway.add_argument("--host", default="127.0.0.1")
     gateway.add_argument("--port", type=int, default=8080)
@@ -44,11 +45,25 @@ def _parser() -> argparse.ArgumentParser:
     create = token_commands.add_parser("create", help="print a new API token for a user")
     create.add_argument("--user", required=True, help="username; a local user is made if needed")
     create.add_argument("--name", default="cli", help="what the token is for")
+    add_commands(commands)
+    if registered:
+        from mediavault.commands import registered as registered_commands
+
+        for command in registered_commands():
+            registered_parser = commands.add_parser(command.name, help=command.help)
+            command.configure(registered_parser)
+            registered_parser.set_defaults(registered=command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; configuration and operational errors exit non-zero with a message."""
+    from mediavault.client.cli import COMMANDS, run_client
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The client's commands need neither the server's settings nor other packages' commands.
+    if argv and argv[0] in COMMANDS:
+        return run_client(_parser(registered=False).parse_args(argv))
     args = _parser().parse_args(argv)
     try:
         # No command signs anyone in: the sign-in secrets belong to the functions alone.
@@ -78,15 +93,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _dev(args, settings)
     if args.command == "reconcile":
         return _reconcile(settings, args.every)
-    if args.command == "worker":
-        from mediavault.services import Services
-        from processing.worker import run_worker
-
-        services = Services.from_settings(settings)
-        try:
-            return run_worker(services)
-        finally:
-            services.close()
+    if getattr(args, "registered", None) is not None:
+        return int(args.registered.run(args, settings))
     if args.command == "gateway":
         from mediavault.gateway import serve
 

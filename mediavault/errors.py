@@ -16,6 +16,9 @@ MediaVaultError
     ├── TooManyRequests         429 too_many_requests (with Retry-After)
     ├── BadGateway              502 provider_error (Discord refused or failed)
     └── ServiceUnavailable      503 service_unavailable
+
+The command-line client's errors are a branch of this tree too: ClientError and its children in
+mediavault/client/errors.py.
 """
 
 from __future__ import annotations

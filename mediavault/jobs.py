@@ -21,6 +21,7 @@ class Claim:
     size_bytes: int
     content_type: str
     attempts: int
+    announced_sha256: str | None = None  # what the client said the bytes hash to
 
     @property
     def source_key(self) -> str:
@@ -50,7 +51,8 @@ WITH target AS (
 ), moved AS (
     UPDATE media m SET status = 'processing', error = NULL, updated_at = now()
     FROM target WHERE m.id = target.id
-    RETURNING m.id, m.owner_id, m.upload_key, m.original_key, m.size_bytes, m.content_type
+    RETURNING m.id, m.owner_id, m.upload_key, m.original_key, m.size_bytes, m.content_type,
+        m.announced_sha256
 ), job AS (
     INSERT INTO processing_jobs (media_id, state, attempts, started_at, heartbeat_at, worker_id)
     SELECT id, 'running', 1, now(), now(), %(worker)s FROM moved
@@ -76,6 +78,7 @@ def _claim_of(row: dict[str, Any]) -> Claim:
         size_bytes=int(row["size_bytes"]),
         content_type=row["content_type"],
         attempts=int(row["attempts"]),
+        announced_sha256=row["announced_sha256"],
     )
 
 
@@ -124,7 +127,7 @@ def current(conn: DictConnection, media_id: str) -> Claim | None:
     """The claim a worker made for this media, for the Kubernetes Job that runs it."""
     row = conn.execute(
         "SELECT m.id, m.owner_id, m.upload_key, m.original_key, m.size_bytes, m.content_type,"
-        " coalesce(j.attempts, 1) AS attempts FROM media m"
+        " m.announced_sha256, coalesce(j.attempts, 1) AS attempts FROM media m"
         " LEFT JOIN processing_jobs j ON j.media_id = m.id"
         " WHERE m.id = %s AND m.status = 'processing'",
         (media_id,),
@@ -132,15 +135,27 @@ def current(conn: DictConnection, media_id: str) -> Claim | None:
     return None if row is None else _claim_of(row)
 
 
-def heartbeat(conn: DictConnection, media_id: str, progress: float | None = None) -> bool:
-    """The job is alive (and this far along); False when its media was deleted meanwhile."""
+JobState = Literal["alive", "superseded", "gone"]
+
+
+def heartbeat(
+    conn: DictConnection, media_id: str, attempt: int, progress: float | None = None
+) -> JobState:
+    """The job of this attempt is alive (and this far along).
+
+    "superseded" when another attempt took the job over (this one was thought dead), "gone"
+    when the media was deleted: either way this attempt must stop.
+    """
     updated = conn.execute(
         "UPDATE processing_jobs SET heartbeat_at = now(),"
         " progress = coalesce(%s, progress), updated_at = now()"
-        " WHERE media_id = %s AND state = 'running'",
-        (None if progress is None else max(0.0, min(1.0, progress)), media_id),
+        " WHERE media_id = %s AND state = 'running' AND attempts = %s",
+        (None if progress is None else max(0.0, min(1.0, progress)), media_id, attempt),
     ).rowcount
-    return updated > 0
+    if updated:
+        return "alive"
+    exists = conn.execute("SELECT 1 FROM media WHERE id = %s", (media_id,)).fetchone()
+    return "superseded" if exists else "gone"
 
 
 def record_original(conn: DictConnection, media_id: str, key: str, content_type: str) -> None:
@@ -162,57 +177,84 @@ def record_encoder(conn: DictConnection, media_id: str, encoder: str) -> None:
 def finish_ready(
     conn: DictConnection,
     media_id: str,
+    attempt: int,
     media_fields: dict[str, Any],
+    *,
     encoder: str | None,
     timings: dict[str, float],
-) -> bool:
-    """Mark the media ready with what the job learnt; False if the media is gone meanwhile."""
+) -> JobState:
+    """Mark the media ready with what this attempt learnt.
+
+    "gone" if the media was deleted meanwhile, "superseded" if another attempt holds the job
+    (it writes the same keys: this one leaves them alone); "alive" when done.
+    """
     allowed = {
         "kind", "width", "height", "duration_ms", "video_codec", "audio_codec", "video_bitrate",
         "audio_bitrate", "frame_rate", "original_size_bytes", "playback_size_bytes",
         "playback_key", "thumbnail_key", "preview_key", "content_type",
         "thumbnail_jpeg_key", "preview_jpeg_key", "web_key", "web_size_bytes", "original_codecs",
         "playback_codecs", "web_codecs", "taken_at", "taken_at_offset", "camera_make",
-        "camera_model", "latitude", "longitude",
+        "camera_model", "latitude", "longitude", "sha256",
     }  # fmt: skip
     fields = {k: v for k, v in media_fields.items() if k in allowed}
-    assignments = ", ".join(f"{name} = %({name})s" for name in fields)
+    assignments = "".join(f", {name} = %({name})s" for name in fields)
     updated = conn.execute(
-        f"UPDATE media SET status = 'ready', error = NULL, updated_at = now(), {assignments}"  # noqa: S608  (names from the allow-list above)
-        " WHERE id = %(media_id)s AND status = 'processing'",
-        {**fields, "media_id": media_id},
+        f"UPDATE media SET status = 'ready', error = NULL, updated_at = now(){assignments}"  # noqa: S608  (names from the allow-list above)
+        " WHERE id = %(media_id)s AND status = 'processing' AND EXISTS (SELECT 1 FROM"
+        " processing_jobs WHERE media_id = %(media_id)s AND attempts = %(attempt)s)",
+        {**fields, "media_id": media_id, "attempt": attempt},
     ).rowcount
+    if not updated:
+        exists = conn.execute("SELECT 1 FROM media WHERE id = %s", (media_id,)).fetchone()
+        return "superseded" if exists else "gone"
     conn.execute(
         "UPDATE processing_jobs SET state = 'succeeded', encoder = coalesce(%s, encoder),"
         " progress = 1, finished_at = now(), heartbeat_at = now(), timings = %s,"
         " updated_at = now() WHERE media_id = %s",
         (encoder, json.dumps(timings), media_id),
     )
-    return updated > 0
+    return "alive"
 
 
-def fail(conn: DictConnection, media_id: str, reason: str, *, removed: bool) -> None:
-    """The media cannot be processed: say why; `removed` when its bytes were deleted."""
-    conn.execute(
+def holds(conn: DictConnection, media_id: str, attempt: int) -> bool:
+    """True while this attempt is the one that holds the media's job."""
+    row = conn.execute(
+        "SELECT 1 FROM media m JOIN processing_jobs j ON j.media_id = m.id"
+        " WHERE m.id = %s AND m.status = 'processing' AND j.attempts = %s",
+        (media_id, attempt),
+    ).fetchone()
+    return row is not None
+
+
+def fail(conn: DictConnection, media_id: str, attempt: int, reason: str, *, removed: bool) -> bool:
+    """The media cannot be processed: say why; `removed` when its bytes are deleted.
+
+    Only the attempt that holds the job may fail it: False (and nothing changed) when another
+    attempt has taken the job over meanwhile.
+    """
+    updated = conn.execute(
         "UPDATE media SET status = 'failed', error = %s, updated_at = now(),"
         " upload_key = CASE WHEN %s THEN NULL ELSE upload_key END,"
         " original_key = CASE WHEN %s THEN NULL ELSE original_key END"
-        " WHERE id = %s AND status = 'processing'",
-        (reason[:1000], removed, removed, media_id),
-    )
-    conn.execute(
-        "UPDATE processing_jobs SET state = 'failed', error = %s, finished_at = now(),"
-        " updated_at = now() WHERE media_id = %s",
-        (reason[:1000], media_id),
-    )
+        " WHERE id = %s AND status = 'processing' AND EXISTS (SELECT 1 FROM processing_jobs"
+        "  WHERE media_id = %s AND attempts = %s)",
+        (reason[:1000], removed, removed, media_id, media_id, attempt),
+    ).rowcount
+    if updated:
+        conn.execute(
+            "UPDATE processing_jobs SET state = 'failed', error = %s, finished_at = now(),"
+            " updated_at = now() WHERE media_id = %s",
+            (reason[:1000], media_id),
+        )
+    return updated > 0
 
 
-def release(conn: DictConnection, media_id: str, reason: str) -> None:
+def release(conn: DictConnection, media_id: str, attempt: int, reason: str) -> None:
     """A transient failure: leave the media processing but claimable by the redelivery."""
     conn.execute(
         "UPDATE processing_jobs SET state = 'queued', heartbeat_at = NULL, error = %s,"
-        " updated_at = now() WHERE media_id = %s",
-        (reason[:1000], media_id),
+        " updated_at = now() WHERE media_id = %s AND attempts = %s",
+        (reason[:1000], media_id, attempt),
     )
 
 

@@ -28,7 +28,7 @@ MAX_TAGS = 50
 # Columns of a media response; tags and processing state come along in one round trip.
 MEDIA_SELECT = """
 SELECT m.id, m.owner_id, m.title, m.filename, m.content_type, m.kind, m.status, m.error,
-       m.size_bytes, m.width, m.height, m.duration_ms, m.video_codec, m.audio_codec,
+       m.size_bytes, m.width, m.height, m.duration_ms, m.video_codec, m.audio_codec, m.sha256,
        m.upload_key, m.original_key, m.upload_id, m.playback_key, m.thumbnail_key,
        m.preview_key, m.thumbnail_jpeg_key, m.preview_jpeg_key, m.web_key,
        m.original_codecs, m.playback_codecs, m.web_codecs,
@@ -314,6 +314,7 @@ def to_json(row: dict[str, Any], storage: Storage) -> Media:
         "duration_ms": row["duration_ms"],
         "video_codec": row["video_codec"],
         "audio_codec": row["audio_codec"],
+        "sha256": row["sha256"],  # of the checked original; null until the worker read it
         "tags": list(row["tags"]),
         # Capture facts (issue 14): the owner's view only, never a share view's.
         "taken_at": local_time(row["taken_at"], row["taken_at_offset"]),

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# How long one pass may spend hashing earlier originals (the CronJob kills a pass at 5 minutes).
+BACKFILL_SECONDS = 120.0
+
 
 @dataclass(frozen=True)
 class AbandonedUploads:
@@ -85,7 +88,9 @@ def enqueue(queue: QueueSettings, bucket: str, row: dict[str, Any], defer_second
 
 
 def reconcile_once(services: Services) -> None:
-    """One pass: remove abandoned uploads, re-enqueue lost events and silent jobs."""
+    """One pass: abandoned uploads, lost events, silent jobs, then older originals' checksums."""
+    from mediavault.checksums import backfill
+
     settings = services.settings
     abandoned = clean_abandoned_uploads(
         services.pool, services.storage, settings.uploads.pending_max_age_seconds
@@ -95,9 +100,11 @@ def reconcile_once(services: Services) -> None:
         services.pool, services.storage, settings.queue,
         pending_after=60, stale_after=settings.processing.stale_after_seconds,
     )  # fmt: skip
+    hashed = backfill(services.pool, services.storage, budget_seconds=BACKFILL_SECONDS)
     logger.info(
-        "reconcile: %d abandoned uploads removed, %d re-enqueued", abandoned.removed, len(requeued)
-    )
+        "reconcile: %d abandoned uploads removed, %d re-enqueued, %d checksums computed",
+        abandoned.removed, len(requeued), hashed,
+    )  # fmt: skip
 
 
 def reconcile_forever(services: Services, every_seconds: float) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal, TypedDict, TypeVar
+from typing import Annotated, ClassVar, Literal, NotRequired, TypedDict, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -116,6 +116,20 @@ class UploadRequest(Request):
     ]
     size_bytes: Annotated[int, Meta(ge=1, le=MAX_SIZE_BYTES)]
     title: Annotated[str, Meta(max_length=200)] | None = None
+    sha256: (
+        Annotated[
+            str,
+            Meta(
+                max_length=64,
+                description="the whole file's SHA-256 (hex): storage refuses other bytes, and an"
+                " upload of a file the user already has answers `duplicate_of` instead",
+            ),
+        ]
+        | None
+    ) = None
+    keep_duplicate: Annotated[
+        bool, Meta(description="upload even when the user already has these bytes")
+    ] = False
 
 
 class CompletedPart(Request):
@@ -222,6 +236,12 @@ class ApiTokenList(TypedDict):
     next_cursor: None
 
 
+class DuplicateUpload(TypedDict):
+    """Nothing to upload: the user already has these bytes (same SHA-256)."""
+
+    duplicate_of: Id
+
+
 class Upload(TypedDict):
     """A single presigned PUT: send exactly these headers."""
 
@@ -248,6 +268,12 @@ class MultipartUpload(TypedDict):
     part_size: int
     parts: list[UploadPart]
     expires_at: Timestamp
+    checksum_algorithm: NotRequired[
+        Annotated[
+            Literal["SHA256"],
+            Meta(description="with a sha256: each part's PUT sends its own x-amz-checksum-sha256"),
+        ]
+    ]
 
 
 class MediaUrls(TypedDict):
@@ -299,6 +325,9 @@ class Media(TypedDict):
     status: Status
     error: str | None
     size_bytes: int
+    sha256: Annotated[
+        str | None, Meta(description="the original's SHA-256 (hex), once the worker has read it")
+    ]
     width: int | None
     height: int | None
     duration_ms: int | None
@@ -451,6 +480,7 @@ RESPONSES: tuple[type, ...] = (
     ApiTokenList,
     Upload,
     MultipartUpload,
+    DuplicateUpload,
     Media,
     MediaList,
     TagList,

@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mediavault.checksums import (
+    CHECKSUM_ALGORITHM,
+    find_duplicate,
+    parse_sha256,
+    to_base64,
+)
 from mediavault.errors import (
     BadRequest,
     Conflict,
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
     from mediavault.db import DictConnection, Pool
     from mediavault.schemas import (
         CompletedPart,
+        DuplicateUpload,
         MultipartUpload,
         Upload,
         UploadCompletion,
@@ -46,6 +53,8 @@ class UploadRequest:
     content_type: str
     size_bytes: int
     title: str | None
+    sha256: str | None = None  # of the whole file, hex: checked by storage and by the worker
+    keep_duplicate: bool = False  # upload even when the user already has these bytes
 
     @property
     def kind(self) -> str:
@@ -71,7 +80,8 @@ def parse_upload_request(body: UploadBody, limits: UploadSettings) -> UploadRequ
     if size > limits.max_upload_bytes:
         raise PayloadTooLarge(f"files may be at most {limits.max_upload_bytes} bytes")
     title = clean_text(body.title, "title", 200)
-    return UploadRequest(filename, content_type, size, title)
+    sha256 = parse_sha256(body.sha256)
+    return UploadRequest(filename, content_type, size, title, sha256, body.keep_duplicate)
 
 
 def _type_allowed(content_type: str, pattern: str) -> bool:
@@ -90,10 +100,12 @@ def part_size_for(size: int, preferred: int) -> int:
 
 def start_upload(
     settings: Settings, pool: Pool, storage: Storage, owner_id: str, upload: UploadRequest
-) -> Upload | MultipartUpload:
+) -> Upload | MultipartUpload | DuplicateUpload:
     """Insert the pending media row and hand out a presigned PUT, or a multipart upload.
 
-    Every URL fixes what may be sent to it: storage refuses another size or type.
+    Every URL fixes what may be sent to it: storage refuses another size or type, and other
+    bytes than an announced checksum's. When the user already has a file with that checksum,
+    only `{"duplicate_of": id}` comes back, unless they asked to keep a copy.
     """
     media_id = str(uuid.uuid4())
     key = upload_key(media_id)
@@ -101,17 +113,26 @@ def start_upload(
     expires_at = datetime.now(UTC) + timedelta(seconds=expires_seconds)
     multipart = upload.size_bytes > settings.uploads.multipart_threshold_bytes
     with pool.connection() as conn, conn.transaction():
+        # Serialise one user's concurrent uploads so two of them cannot both squeeze under a
+        # limit, nor both start the same file.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (owner_id,))
+        if upload.sha256 is not None and not upload.keep_duplicate:
+            duplicate = find_duplicate(conn, owner_id, upload.sha256)
+            if duplicate is not None:
+                return {"duplicate_of": duplicate}
         _check_quota(conn, owner_id, upload.size_bytes, settings.uploads.user_quota_bytes)
         _check_pace(conn, owner_id, settings.uploads)
         conn.execute(
             "INSERT INTO media (id, owner_id, title, filename, content_type, kind,"
-            " size_bytes, upload_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            " size_bytes, upload_key, announced_sha256)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (media_id, owner_id, upload.title, upload.filename, upload.content_type,
-             upload.kind, upload.size_bytes, key),
+             upload.kind, upload.size_bytes, key, upload.sha256),
         )  # fmt: skip
     if not multipart:
+        checksum = None if upload.sha256 is None else to_base64(upload.sha256)
         url, headers = storage.presign_put(
-            key, upload.content_type, upload.size_bytes, expires_seconds
+            key, upload.content_type, upload.size_bytes, expires_seconds, sha256_b64=checksum
         )
         return {
             "media_id": media_id,
@@ -121,7 +142,9 @@ def start_upload(
             "expires_at": expires_at,
         }
     try:
-        upload_id = storage.start_multipart(key, upload.content_type)
+        upload_id = storage.start_multipart(
+            key, upload.content_type, checksums=upload.sha256 is not None
+        )
         with pool.connection() as conn:
             conn.execute("UPDATE media SET upload_id = %s WHERE id = %s", (upload_id, media_id))
     except Exception:
@@ -137,13 +160,18 @@ def start_upload(
         }
         for number, size in part_sizes(upload.size_bytes, part_size)
     ]
-    return {
+    answer: MultipartUpload = {
         "media_id": media_id,
         "upload_id": upload_id,
         "part_size": part_size,
         "parts": parts,
         "expires_at": expires_at,
     }
+    if upload.sha256 is not None:
+        # Each part's PUT must carry x-amz-checksum-sha256 (its own SHA-256, base64): storage
+        # refuses a part without it or with other bytes.
+        answer["checksum_algorithm"] = CHECKSUM_ALGORITHM
+    return answer
 
 
 def part_sizes(size: int, part_size: int) -> list[tuple[int, int]]:
@@ -153,8 +181,6 @@ def part_sizes(size: int, part_size: int) -> list[tuple[int, int]]:
 
 
 def _check_quota(conn: DictConnection, owner_id: str, size: int, quota: int) -> None:
-    # Serialise one user's concurrent uploads so two of them cannot both squeeze under a limit.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (owner_id,))
     if quota <= 0:
         return
     row = conn.execute(
@@ -197,7 +223,7 @@ def _check_pace(conn: DictConnection, owner_id: str, limits: UploadSettings) -> 
 
 def _pending_upload(conn: DictConnection, owner_id: str, media_id: str) -> dict[str, Any]:
     row = conn.execute(
-        "SELECT id, upload_key, upload_id, status, size_bytes FROM media"
+        "SELECT id, upload_key, upload_id, status, size_bytes, announced_sha256 FROM media"
         " WHERE id = %s AND owner_id = %s FOR UPDATE",
         (media_id, owner_id),
     ).fetchone()
@@ -233,7 +259,9 @@ def complete_upload(
             expected = len(part_sizes(size, part_size))
             if [number for number, _ in parts] != list(range(1, expected + 1)):
                 raise BadRequest(f"this upload has parts 1 to {expected}; list each once")
-            storage.complete_multipart(key, row["upload_id"], parts)
+            storage.complete_multipart(
+                key, row["upload_id"], parts, checksums=row["announced_sha256"] is not None
+            )
             conn.execute(
                 "UPDATE media SET upload_id = NULL, updated_at = now() WHERE id = %s", (media_id,)
             )

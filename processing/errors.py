@@ -5,7 +5,8 @@ MediaVaultError
     ├── PermanentProcessingError    the input itself is at fault: mark the media failed at once
     ├── TransientProcessingError    the machine, not the file: retry with backoff
     │   └── ProcessingTimeout       ffmpeg/ffprobe ran past its wall-clock limit and was killed
-    └── JobCancelled                the media was deleted while it was processed: stop, keep nothing
+    └── JobCancelled                the media was deleted (keep nothing) or another attempt took
+                                    the job over (leave its work alone): stop
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ class ProcessingTimeout(TransientProcessingError):
 
 
 class JobCancelled(ProcessingError):
-    """The media is gone (deleted by its owner): the job stops and leaves nothing behind."""
+    """This attempt must stop: its media is gone, or another attempt now holds the job."""
 
-    def __init__(self) -> None:
-        super().__init__("the media was deleted while it was processed")
+    def __init__(self, *, gone: bool) -> None:
+        super().__init__(
+            "the media was deleted while it was processed"
+            if gone
+            else "another attempt took the job over"
+        )
+        self.gone = gone

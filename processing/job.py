@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mediavault import jobs
+from mediavault import checksums, jobs
 from mediavault.db import is_outage
 from mediavault.errors import StorageError
 from mediavault.logs import correlation_id
@@ -63,12 +63,14 @@ class JobResult:
 class _Progress:
     """Throttled writes of progress and heartbeat, plus the caller's own keep-alive.
 
-    A heartbeat that finds the job's row gone means the media was deleted: it raises
-    JobCancelled, which ends the running ffmpeg within one heartbeat interval.
+    A heartbeat that finds the media deleted, or its job taken over by another attempt (this
+    one was thought dead), raises JobCancelled, which ends the running ffmpeg within one
+    heartbeat interval.
     """
 
     services: Services
     media_id: str
+    attempt: int
     interval: float
     keep_alive: Callable[[], None]
     last: float = field(default=0.0)
@@ -84,15 +86,15 @@ class _Progress:
         self.keep_alive()
         try:
             with self.services.pool.connection() as conn:
-                alive = jobs.heartbeat(conn, self.media_id, self.fraction)
+                state = jobs.heartbeat(conn, self.media_id, self.attempt, self.fraction)
         except Exception as error:
             if not is_outage(error):
                 raise
             # A database blip must not throw away an encode: carry on, beat again next time.
             logger.warning("heartbeat missed: the database is unavailable")
             return
-        if not alive:
-            raise JobCancelled
+        if state != "alive":
+            raise JobCancelled(gone=state == "gone")
 
 
 def run_job(
@@ -108,14 +110,23 @@ def run_job(
     settings = services.settings
     started = time.monotonic()
     token = correlation_id.set(f"media-{claim.media_id}")
-    beat = _Progress(services, claim.media_id, settings.processing.heartbeat_seconds, keep_alive)
+    beat = _Progress(
+        services, claim.media_id, claim.attempts, settings.processing.heartbeat_seconds, keep_alive
+    )
     try:
         with scratch_directory(settings.processing.scratch_dir) as scratch:
             job = _Job(services, claim, encoder, scratch, beat)
             try:
                 return job.run(started)
-            except (PermanentProcessingError, JobCancelled):
-                job.discard()
+            except JobCancelled as cancelled:
+                if cancelled.gone:
+                    job.discard()
+                raise
+            except PermanentProcessingError:
+                # What this attempt stored is removed, unless another attempt took the job
+                # over: it writes the same keys, and they are its now.
+                if job.holds():
+                    job.discard()
                 raise
     finally:
         correlation_id.reset(token)
@@ -157,9 +168,12 @@ class _Job:
             raise TransientProcessingError("cannot download the original from storage") from error
         self.timings["download"] = time.monotonic() - clock
         self.beat.beat()
+        mismatch = checksums.mismatch(self.claim.announced_sha256, read.sha256)
+        if mismatch is not None:
+            raise PermanentProcessingError(mismatch)
         media, probe, kind = self.check(source, read.size)
         self.promote(media, kind, read.etag)
-        self.fields.update(_facts(probe, kind, read.size))
+        self.fields.update(_facts(probe, kind, read.size), sha256=read.sha256)
         self.timeout = self.limits.timeout_for(probe)
         self.sandbox = self.limits.sandbox_for(probe)
         if kind == "image":
@@ -169,9 +183,13 @@ class _Job:
         bytes_out = self.store()
         self.timings["total"] = time.monotonic() - started
         with self.services.pool.connection() as conn:
-            kept = jobs.finish_ready(
-                conn, self.claim.media_id, self.fields, self.used_encoder, self.timings
-            )
+            state = jobs.finish_ready(
+                conn, self.claim.media_id, self.claim.attempts, self.fields,
+                encoder=self.used_encoder, timings=self.timings,
+            )  # fmt: skip
+        if state == "superseded":
+            raise JobCancelled(gone=False)
+        kept = state == "alive"
         if not kept:
             # Deleted while we worked: what we wrote must not outlive it.
             self.discard()
@@ -217,6 +235,8 @@ class _Job:
             try:
                 self.services.storage.promote(self.claim.upload_key, target, etag, content_type)
             except ObjectChanged as error:
+                if not self.holds():  # another attempt promoted it already: it is its job now
+                    raise JobCancelled(gone=False) from error
                 raise PermanentProcessingError(
                     "the file changed while it was being checked; upload it again"
                 ) from error
@@ -323,6 +343,11 @@ class _Job:
         self.timings["upload"] = time.monotonic() - clock
         return sum(path.stat().st_size for _, path, _ in self.uploads)
 
+    def holds(self) -> bool:
+        """True while this attempt still holds the media's job."""
+        with self.services.pool.connection() as conn:
+            return jobs.holds(conn, self.claim.media_id, self.claim.attempts)
+
     def discard(self) -> None:
         """Remove what this job stored or moved: nothing refused or orphaned may stay served."""
         keys = [key for key, _, _ in self.uploads]
@@ -378,8 +403,17 @@ def _upload(services: Services, key: str, path: Path, content_type: str) -> None
 
 
 def refuse(services: Services, claim: Claim, reason: str) -> None:
-    """A permanent failure: the file's bytes are deleted and the row says why."""
-    keys = [key for key in (claim.upload_key, claim.original_key) if key]
+    """A permanent failure: the file's bytes are deleted and the row says why.
+
+    Only by the attempt that holds the job: one that was thought dead and taken over must not
+    delete what the attempt that replaced it has checked.
+    """
+    with services.pool.connection() as conn:
+        if not jobs.holds(conn, claim.media_id, claim.attempts):
+            logger.info("not failing a job another attempt holds: %s", reason)
+            return
+        current = jobs.current(conn, claim.media_id)
+    keys = [key for key in (claim.upload_key, current.original_key if current else None) if key]
     removed = True
     try:
         services.storage.remove(keys)
@@ -387,7 +421,7 @@ def refuse(services: Services, claim: Claim, reason: str) -> None:
         logger.warning("could not remove a refused upload's bytes: %s", error)
         removed = False
     with services.pool.connection() as conn:
-        jobs.fail(conn, claim.media_id, reason, removed=removed)
+        jobs.fail(conn, claim.media_id, claim.attempts, reason, removed=removed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,15 +448,15 @@ def main(argv: list[str] | None = None) -> int:
         encoder = select_encoder(settings.transcode.encoder)  # type: ignore[arg-type]
         try:
             run_job(services, claim, encoder)
-        except JobCancelled:
-            logger.info("media deleted during processing; nothing kept")
+        except JobCancelled as cancelled:
+            logger.info("stopped: %s", cancelled.reason)
             return 0
         except PermanentProcessingError as error:
             refuse(services, claim, error.reason)
             return 0  # a permanent failure is recorded; retrying the Job would not help
         except TransientProcessingError as error:
             with services.pool.connection() as conn:
-                jobs.release(conn, claim.media_id, error.reason)
+                jobs.release(conn, claim.media_id, claim.attempts, error.reason)
             return 1  # the Job's backoffLimit retries it
         return 0
     finally:

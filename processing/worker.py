@@ -188,8 +188,8 @@ class Worker:
         """Run the job in this thread and record how it ended."""
         try:
             result = run_job(self.services, claim, self.encoder, keep_alive)
-        except JobCancelled:
-            logger.info("cancelled: the media was deleted", extra={"media_id": claim.media_id})
+        except JobCancelled as cancelled:
+            logger.info("stopped: %s", cancelled.reason, extra={"media_id": claim.media_id})
             self.metrics.jobs.labels("cancelled", self.encoder.encoder).inc()
             return None
         except PermanentProcessingError as error:
@@ -241,7 +241,7 @@ class Worker:
         logger.warning("attempt %d failed, will retry: %s", claim.attempts, reason,
                        extra={"media_id": claim.media_id})  # fmt: skip
         with self.services.pool.connection() as conn:
-            jobs.release(conn, claim.media_id, reason)
+            jobs.release(conn, claim.media_id, claim.attempts, reason)
         self.metrics.jobs.labels("retry", self.encoder.encoder).inc()
         return requeue_delay(claim.attempts)
 
@@ -252,7 +252,7 @@ class Worker:
             refuse(self.services, claim, reason)
         else:
             with self.services.pool.connection() as conn:
-                jobs.fail(conn, claim.media_id, reason, removed=False)
+                jobs.fail(conn, claim.media_id, claim.attempts, reason, removed=False)
         self.metrics.jobs.labels(result, self.encoder.encoder).inc()
 
 

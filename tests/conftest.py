@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.web_fixtures",
     "tests.kube_fixtures",
     "tests.k8s_fixtures",
+    "tests.client_fixtures",
 ]
 
 # Variables MediaVault reads; none of the developer's own may leak into a test.

@@ -36,7 +36,9 @@ def create_upload(ctx: RequestContext) -> Response:
     upload = parse_upload_request(ctx.body(UploadRequest), ctx.settings.uploads)
     services = ctx.services
     body = start_upload(ctx.settings, services.pool, services.storage, user.id, upload)
-    return json_response(body, status=201, headers=NO_STORE)
+    # A duplicate starts nothing: 200 with the media that already holds these bytes.
+    status = 200 if "duplicate_of" in body else 201
+    return json_response(body, status=status, headers=NO_STORE)
 
 
 def complete_upload(ctx: RequestContext, media_id: object) -> Response:

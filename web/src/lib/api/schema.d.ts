@@ -377,6 +377,12 @@ export interface components {
             content_type: string;
             size_bytes: number;
             title?: string | null;
+            sha256?: string | null;
+            /**
+             * @description upload even when the user already has these bytes
+             * @default false
+             */
+            keep_duplicate: boolean;
         };
         /** @description `POST /api/uploads/{id}/complete` of a multipart upload. */
         UploadCompletion: {
@@ -475,12 +481,22 @@ export interface components {
             parts: components["schemas"]["UploadPart"][];
             /** Format: date-time */
             expires_at: string;
+            /**
+             * @description with a sha256: each part's PUT sends its own x-amz-checksum-sha256
+             * @enum {unknown}
+             */
+            checksum_algorithm?: "SHA256";
         };
         /** @description Where to PUT one part, and its exact size. */
         UploadPart: {
             part_number: number;
             size: number;
             url: string;
+        };
+        /** @description Nothing to upload: the user already has these bytes (same SHA-256). */
+        DuplicateUpload: {
+            /** Format: uuid */
+            duplicate_of: string;
         };
         /** @description One of the user's media. */
         Media: {
@@ -493,6 +509,8 @@ export interface components {
             status: components["schemas"]["Status"];
             error: string | null;
             size_bytes: number;
+            /** @description the original's SHA-256 (hex), once the worker has read it */
+            sha256: string | null;
             width: number | null;
             height: number | null;
             duration_ms: number | null;
@@ -863,6 +881,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Nothing to send: the user already has a file with this sha256 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuplicateUpload"];
+                };
+            };
             /** @description Where to send the bytes */
             201: {
                 headers: {
@@ -877,6 +904,7 @@ export interface operations {
             403: components["responses"]["Error"];
             413: components["responses"]["Error"];
             415: components["responses"]["Error"];
+            429: components["responses"]["Error"];
         };
     };
     completeUpload: {
@@ -909,6 +937,7 @@ export interface operations {
             403: components["responses"]["Error"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
+            413: components["responses"]["Error"];
             415: components["responses"]["Error"];
         };
     };
