@@ -13,7 +13,8 @@ try {
 	const fresh = join(dir, 'schema.d.ts');
 	execFileSync(
 		join(web, 'node_modules/.bin/openapi-typescript'),
-		[join(web, '../openapi/openapi.yaml'), '-o', fresh],
+		// The same options as `gen:api` in package.json: a field with a default is optional.
+		[join(web, '../openapi/openapi.yaml'), '--default-non-nullable', 'false', '-o', fresh],
 		{ stdio: ['ignore', 'ignore', 'inherit'] }
 	);
 	if (readFileSync(fresh, 'utf8') !== readFileSync(committed, 'utf8')) {

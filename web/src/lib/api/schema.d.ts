@@ -382,7 +382,7 @@ export interface components {
              * @description upload even when the user already has these bytes
              * @default false
              */
-            keep_duplicate: boolean;
+            keep_duplicate?: boolean;
         };
         /** @description `POST /api/uploads/{id}/complete` of a multipart upload. */
         UploadCompletion: {
@@ -412,7 +412,7 @@ export interface components {
         ShareRequest: {
             expires_in_seconds?: number | null;
             /** @default false */
-            allow_download: boolean;
+            allow_download?: boolean;
             password?: string | null;
         };
         /** @description `POST /api/share/{token}/unlock`. */
