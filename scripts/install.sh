@@ -111,7 +111,10 @@ install_web() {
 install_debian_packages
 build_go_tool minio "$MINIO_VERSION" minio install_minio
 build_go_tool nsq "$NSQ_VERSION-$(sha256sum tools/nsq/go.sum | cut -c1-12)" "nsqd nsqlookupd" install_nsq
-MEDIAVAULT_TOOLS_DIR="$TOOLS_DIR" scripts/build_kube_tools.sh
-install_nginx
+# Only the tests need these (`make test` passes --test-tools): a first `make dev` stays quick.
+if [ "${1:-}" = "--test-tools" ]; then
+  MEDIAVAULT_TOOLS_DIR="$TOOLS_DIR" scripts/build_kube_tools.sh
+  install_nginx
+fi
 install_python
 install_web
