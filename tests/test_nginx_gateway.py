@@ -48,7 +48,7 @@ def nginx_binary() -> Path:
                       Path("/usr/sbin/nginx")):  # fmt: skip
         if candidate.exists():
             return candidate
-    pytest.fail("nginx is missing: run scripts/install.sh (make test does)")
+    pytest.fail("nginx is missing: run `make install-test-tools` (make test does)")
 
 
 def _echo(name: str) -> object:
