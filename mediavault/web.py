@@ -216,7 +216,7 @@ class FunctionApp:
     def __call__(self, request: Request) -> Response:
         """Answer one request; never lets an exception escape as a traceback."""
         started = time.perf_counter()
-        request_id = _request_id(request.headers.get("X-Request-Id"))
+        request_id = request_id_from(request.headers.get("X-Request-Id"))
         token = correlation_id.set(request_id)
         origin = request.headers.get("Origin")
         try:
@@ -231,17 +231,7 @@ class FunctionApp:
                 response.headers["Access-Control-Allow-Credentials"] = "true"
                 response.headers["Access-Control-Expose-Headers"] = "X-Request-Id"
             response.vary.add("Origin")
-            elapsed = time.perf_counter() - started
-            self.metrics.observe(route, request.method, response.status_code, elapsed)
-            if route not in ("/healthz", "/metrics"):
-                # The pattern, never the path: paths hold share tokens.
-                logger.info(
-                    "%s %s %s",
-                    request.method,
-                    route,
-                    response.status_code,
-                    extra={"function": self.name, "route": route, "status": response.status_code},
-                )
+            record_request(self.metrics, request.method, route, response, started)
             return response
         finally:
             correlation_id.reset(token)
@@ -389,8 +379,24 @@ def _unread_body_safe(response: Response) -> Response:
     return streamed
 
 
-def _request_id(header: str | None) -> str:
+def request_id_from(header: str | None) -> str:
     """The caller's request id when it is sane, else a new one."""
     if header and _REQUEST_ID.fullmatch(header):
         return header
     return uuid.uuid4().hex
+
+
+def record_request(
+    metrics: HttpMetrics, method: str, route: str, response: Response, started: float
+) -> None:
+    """Count and log one answered request by its route pattern."""
+    metrics.observe(route, method, response.status_code, time.perf_counter() - started)
+    if route not in ("/healthz", "/metrics"):
+        # The pattern, never the path: paths hold share tokens.
+        logger.info(
+            "%s %s %s",
+            method,
+            route,
+            response.status_code,
+            extra={"function": metrics.function, "route": route, "status": response.status_code},
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from functions_framework import create_app
 
+from mediavault.devstack.oauth import ServedApp
 from mediavault.services import Services
 from mediavault.users import create_api_token, get_or_create_local_user
 from tests.harness import Stack
@@ -89,3 +90,17 @@ def collections_api(function_client: FunctionClient) -> FlaskClient:
 @pytest.fixture
 def share_api(function_client: FunctionClient) -> FlaskClient:
     return function_client("share")
+
+
+@pytest.fixture
+def served_share(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedApp]:
+    """The share function served over HTTP on a port of its own (an origin no setting names)."""
+    with monkeypatch.context() as patch:  # the function reads its settings at import
+        for name, value in stack.env.items():
+            patch.setenv(name, value)
+        app: Any = create_app("share", str(FUNCTIONS_DIR / "share" / "main.py"))  # type: ignore[no-untyped-call]
+    served = ServedApp(app)
+    try:
+        yield served
+    finally:
+        served.stop()

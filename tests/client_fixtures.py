@@ -6,7 +6,6 @@ import hashlib
 import json
 import sqlite3
 import subprocess
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mediavault.devstack.services import function_specs, gateway_spec
 from tests.api_fixtures import ApiUser
-from tests.harness import ProcessGroup, Stack, free_port, layout_for, poll
+from tests.harness import Stack, free_port, functions_behind_gateway
 from tests.worker_fixtures import RunningWorker, h264_clip, lavfi
 
 MIB = 1024 * 1024
@@ -78,28 +76,10 @@ def client_stack(stack: Stack, worker: RunningWorker) -> Iterator[ClientStack]:
         "MULTIPART_THRESHOLD_BYTES": str(5 * MIB),
         "MULTIPART_PART_SIZE_BYTES": str(5 * MIB),
     }
-    layout = layout_for(env)
-    log_dir = stack.layout.data_dir / f"client-{uuid.uuid4().hex[:6]}"
-    log_dir.mkdir()
-    processes = ProcessGroup(log_dir, env)
-    try:
-        for spec in function_specs(layout, stack.binaries):
-            if spec.name.removeprefix("fn-") in CLIENT_FUNCTIONS:
-                processes.start(spec, wait=False)
-        processes.start(gateway_spec(layout, stack.binaries), wait=False)
-        for path in ("/api/auth/me", "/api/media", "/api/collections", "/api/share/x"):
-            # Five functions starting at once on a shared machine: a generous deadline.
-            poll(lambda p=path: _answers(url + p), f"{path} through the gateway", 180)  # type: ignore[misc]
+    probes = ("/api/auth/me", "/api/media", "/api/collections", "/api/share/x")
+    # Five functions starting at once on a shared machine: a generous deadline.
+    with functions_behind_gateway(stack, env, probes, only=CLIENT_FUNCTIONS, deadline_seconds=180):
         yield ClientStack(url, stack)
-    finally:
-        processes.stop_all()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5.0).status_code in (200, 401, 404)
-    except httpx.HTTPError:
-        return False
 
 
 def photo(path: Path, colour: str = "red", size: str = "64x48") -> Path:

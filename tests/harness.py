@@ -22,6 +22,8 @@ from mediavault.devstack.layout import Binaries, StackLayout, default_tools_dir
 from mediavault.devstack.services import (
     ServiceSpec,
     ensure_database,
+    function_specs,
+    gateway_spec,
     infrastructure,
     init_postgres_cluster,
     remove_postgres_cluster,
@@ -274,6 +276,43 @@ def running_stack(prefix: str) -> Iterator[Stack]:
         processes.stop_all()
         remove_postgres_cluster(layout)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def answers(url: str) -> bool:
+    """True once the URL gives a real answer (not a gateway's 502/503)."""
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=5.0).status_code in (200, 401, 404)
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def functions_behind_gateway(
+    stack: Stack,
+    env: Mapping[str, str],
+    probes: tuple[str, ...],
+    *,
+    only: tuple[str, ...] | None = None,
+    deadline_seconds: float = DEADLINE_SECONDS,
+) -> Iterator[None]:
+    """The functions (all, or `only` these) and the gateway on `env`'s API_BASE_URL, until exit."""
+    layout = layout_for(env)
+    log_dir = stack.layout.data_dir / f"functions-{os.urandom(3).hex()}"
+    log_dir.mkdir()
+    processes = ProcessGroup(log_dir, dict(env))
+    try:
+        for spec in function_specs(layout, stack.binaries):
+            if only is None or spec.name.removeprefix("fn-") in only:
+                processes.start(spec, wait=False)
+        processes.start(gateway_spec(layout, stack.binaries), wait=False)
+        base = env["API_BASE_URL"]
+        for path in probes:
+            poll(lambda p=path: answers(base + p), f"{path} through the gateway", deadline_seconds)  # type: ignore[misc]
+        yield
+    finally:
+        processes.stop_all()
 
 
 def function_client(stack: Stack, name: str, **environ: str) -> Any:

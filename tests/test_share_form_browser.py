@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import pytest
 from flask.testing import FlaskClient
-from functions_framework import create_app
 
 from mediavault.devstack.oauth import ServedApp
-from tests.api_fixtures import FUNCTIONS_DIR, ApiUser
-from tests.harness import Stack
-from tests.test_share_browser import CHROMIUM, CHROMIUM_FLAGS
+from tests.api_fixtures import ApiUser
+from tests.web_fixtures import CHROMIUM, CHROMIUM_FLAGS
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
 PASSWORD = "sand castle"
-
-
-@pytest.fixture
-def share_site(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedApp]:
-    """The share function on a port of its own (an origin the settings do not name)."""
-    with monkeypatch.context() as patch:
-        for name, value in stack.env.items():
-            patch.setenv(name, value)
-        app: Any = create_app("share", str(FUNCTIONS_DIR / "share" / "main.py"))  # type: ignore[no-untyped-call]
-    served = ServedApp(app)
-    try:
-        yield served
-    finally:
-        served.stop()
 
 
 class AutoPost:
@@ -52,7 +35,7 @@ class AutoPost:
 
 
 def test_the_password_form_unlocks_from_its_page_and_not_from_another_site(
-    collections_api: FlaskClient, alice: ApiUser, share_site: ServedApp
+    collections_api: FlaskClient, alice: ApiUser, served_share: ServedApp
 ) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -62,7 +45,7 @@ def test_the_password_form_unlocks_from_its_page_and_not_from_another_site(
     token = collections_api.post(
         f"/api/collections/{collection}/shares", json={"password": PASSWORD}, headers=alice.headers
     ).get_json()["token"]
-    link = f"{share_site.base_url}/s/{token}"
+    link = f"{served_share.base_url}/s/{token}"
     attacker = AutoPost()
     attacker.target = f"{link}/unlock"
     evil = ServedApp(attacker)

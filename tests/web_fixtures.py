@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from mediavault.devstack.oauth import FakeDiscord, ServedApp, provider_environment
-from mediavault.devstack.services import function_specs, gateway_spec
-from tests.harness import ProcessGroup, Stack, free_port, function_ports, layout_for, poll
+from tests.harness import Stack, free_port, function_ports, functions_behind_gateway
 from tests.worker_fixtures import RunningWorker
 
 if TYPE_CHECKING:
@@ -71,27 +69,12 @@ def web_stack(stack: Stack, worker: RunningWorker) -> Iterator[WebStack]:
         "MULTIPART_PART_SIZE_BYTES": str(5 * MIB),
         **provider_environment(provider.base_url),
     }
-    layout = layout_for(env)
-    log_dir = stack.layout.data_dir / f"web-{uuid.uuid4().hex[:6]}"
-    log_dir.mkdir()
-    processes = ProcessGroup(log_dir, env)
+    probes = ("/healthz", "/api/auth/me", "/api/media", "/api/share/x", "/api/tags")
     try:
-        for spec in function_specs(layout, stack.binaries):
-            processes.start(spec, wait=False)
-        processes.start(gateway_spec(layout, stack.binaries), wait=False)
-        for path in ("/healthz", "/api/auth/me", "/api/media", "/api/share/x", "/api/tags"):
-            poll(lambda p=path: _answers(url + p), f"{path} through the gateway")  # type: ignore[misc]
-        yield WebStack(url, discord, stack)
+        with functions_behind_gateway(stack, env, probes):
+            yield WebStack(url, discord, stack)
     finally:
-        processes.stop_all()
         provider.stop()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5.0).status_code in (200, 401, 404)
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ request context open both).
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
@@ -19,7 +17,7 @@ from mediavault.errors import HTTPError, MethodNotAllowed, NotFound
 from mediavault.logs import correlation_id
 from mediavault.metrics import HttpMetrics
 from mediavault.spa import Site, StaticFile, is_asset_path, page_headers
-from mediavault.web import error_response, json_response
+from mediavault.web import error_response, json_response, record_request, request_id_from
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 # Paths other functions own: if one reaches this function, routing is wrong; say so in JSON.
 _NOT_THE_APP = ("api/", "s/")
 
@@ -45,23 +42,13 @@ class WebApp:
     def __call__(self, request: Request) -> Response:
         """Answer one request; errors are JSON, never a traceback."""
         started = time.perf_counter()
-        header = request.headers.get("X-Request-Id")
-        request_id = header if header and _REQUEST_ID.fullmatch(header) else uuid.uuid4().hex
+        request_id = request_id_from(request.headers.get("X-Request-Id"))
         token = correlation_id.set(request_id)
         try:
             route, response = self._dispatch(request)
             response.headers["X-Request-Id"] = request_id
             response.headers["X-MediaVault-Function"] = self.name
-            elapsed = time.perf_counter() - started
-            self.metrics.observe(route, request.method, response.status_code, elapsed)
-            if route not in ("/healthz", "/metrics"):
-                logger.info(
-                    "%s %s %s",
-                    request.method,
-                    route,
-                    response.status_code,
-                    extra={"function": self.name, "route": route, "status": response.status_code},
-                )
+            record_request(self.metrics, request.method, route, response, started)
             return response
         finally:
             correlation_id.reset(token)
