@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import sqlite3
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -61,7 +62,14 @@ class ClientStack:
         return subprocess.Popen(
             self.command(*args), env=self.environment(user, home),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_interruptible,  # noqa: PLW1509  (one signal call, no locks taken)
         )  # fmt: skip
+
+
+def _interruptible() -> None:
+    # A shell's background job (`make test &`) ignores SIGINT, and Python then never turns it
+    # into KeyboardInterrupt: the client is given Ctrl-C as a terminal would deliver it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")
