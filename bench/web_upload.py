@@ -1,0 +1,172 @@
+"""Upload throughput of one large file through the web app in Chromium against curl (aim ≥ 0.8x).
+
+The file (500 MiB by default, a WAV so that it is accepted) is picked on the library page's file
+input (Playwright's set_input_files, as a person picking it); the app announces it, Uppy PUTs its
+parts to MinIO's presigned URLs (as many at once as the app's PARALLEL_REQUESTS) and the app
+completes it. Timed: from the file set on the input until the app lists the upload as done (the
+media row's size is then checked). Each run in a fresh browser context.
+
+Against it, curl PUTs the same bytes to presigned part URLs of the same kind (announced the same
+way, without a checksum, so the part size and URLs are the app's), then completes the upload
+with curl: parts one after the other, and as many at once as the app. The announce and the split
+into part files happen before the clock starts: curl's side is the transfer and the completion.
+
+Best and median of --runs for each; MiB/s and the app's ratio to each of curl's. Only the API's
+functions, the web function and the gateway run (no worker): uploads are timed, not processing.
+Usage: .venv/bin/python bench/web_upload.py [--mib 500] [--runs 3]  (needs `make web` first)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.client_upload import MIB, curl_put, put_part, wav_file  # noqa: E402
+from bench.web_stack import WebStack, chromium, web_stack  # noqa: E402
+from mediavault.users import create_api_token  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+MANAGER = ROOT / "web" / "src" / "lib" / "uploads" / "manager.svelte.ts"
+
+
+def app_parallelism() -> int:
+    """Requests the app has in flight to storage at once (its PARALLEL_REQUESTS)."""
+    found = re.search(r"const PARALLEL_REQUESTS = (\d+);", MANAGER.read_text())
+    assert found is not None, f"no PARALLEL_REQUESTS in {MANAGER}"
+    return int(found.group(1))
+
+
+def uploaded_size(web: WebStack, owner: str, filename: str) -> list[int]:
+    """The sizes of the owner's media rows with this filename whose upload was completed."""
+    with web.services.pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT size_bytes FROM media WHERE owner_id = %s AND filename = %s"
+            " AND upload_id IS NULL",
+            (owner, filename),
+        ).fetchall()
+    return [int(row["size_bytes"]) for row in rows]
+
+
+def through_app(browser: Browser, web: WebStack, path: Path) -> float:
+    """Seconds from picking the file on the library page to the app's upload done."""
+    owner, session = web.new_user()
+    context = web.signed_in(browser, session)
+    try:
+        page = context.new_page()
+        page.goto(web.url + "/")
+        page.get_by_role("heading", name="Library").wait_for()
+        picker = page.locator("input[type=file]:not([webkitdirectory])")
+        started = time.perf_counter()
+        picker.set_input_files(str(path))
+        page.wait_for_function(
+            "() => (li => li !== null && ['done', 'failed'].includes(li.dataset.state))"
+            "(document.querySelector('.uploads li'))",
+            timeout=600_000,
+        )
+        seconds = time.perf_counter() - started
+        state = page.locator(".uploads li").get_attribute("data-state")
+        assert state == "done", page.locator(".uploads li").inner_text()
+    finally:
+        context.close()
+    sizes = uploaded_size(web, owner, path.name)
+    assert sizes == [path.stat().st_size], sizes
+    return seconds
+
+
+def through_curl(web: WebStack, path: Path, parts_dir: Path, parallel: int) -> float:
+    """Seconds curl takes to PUT the parts (`parallel` at once) and complete the upload."""
+    owner, _ = web.new_user()
+    with web.services.pool.connection() as conn:
+        token = create_api_token(conn, owner, "bench").token
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"filename": path.name, "content_type": "audio/wav", "size_bytes": path.stat().st_size}
+    answer: dict[str, Any] = httpx.post(
+        f"{web.url}/api/uploads", json=body, headers=auth, timeout=60
+    ).json()
+    assert "parts" in answer, answer
+    commands = []
+    with path.open("rb") as source:
+        for part in answer["parts"]:
+            piece = parts_dir / f"{answer['media_id']}-{part['part_number']}"
+            piece.write_bytes(source.read(part["size"]))
+            commands.append(curl_put(part["url"], piece, {}))
+    complete = f"{web.url}/api/uploads/{answer['media_id']}/complete"
+
+    def upload() -> None:
+        with ThreadPoolExecutor(parallel) as pool:
+            etags = list(pool.map(put_part, commands))
+        done = json.dumps({"parts": [{"part_number": n, "etag": etag}
+                                     for n, etag in enumerate(etags, 1)]})  # fmt: skip
+        subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-X", "POST", "-H",
+                        f"Authorization: Bearer {token}", "-H", "Content-Type: application/json",
+                        "-d", done, complete], check=True)  # fmt: skip
+
+    started = time.perf_counter()
+    upload()
+    seconds = time.perf_counter() - started
+    for piece in parts_dir.iterdir():
+        piece.unlink()
+    sizes = uploaded_size(web, owner, path.name)
+    assert sizes == [path.stat().st_size], sizes
+    return seconds
+
+
+def summary(name: str, mib: float, seconds: list[float]) -> tuple[float, float]:
+    """Print best and median MiB/s of the runs; return them."""
+    rates = [mib / s for s in seconds]
+    best, median = max(rates), statistics.median(rates)
+    runs = ", ".join(f"{r:.0f}" for r in rates)
+    print(f"  {name:<34} best {best:6.1f} MiB/s, median {median:6.1f} MiB/s  (runs: {runs})")
+    return best, median
+
+
+def main() -> None:
+    """Start the stack and Chromium, upload through the app and with curl, print the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mib", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    parallel = app_parallelism()
+    scratch = Path(tempfile.mkdtemp(prefix="mediavault-bench-web-upload-"))
+    try:
+        path = wav_file(scratch / "big.wav", args.mib * MIB)
+        mib = path.stat().st_size / MIB
+        parts_dir = scratch / "parts"
+        parts_dir.mkdir()
+        with web_stack("mediavault-bench-web-upload-") as web, chromium() as browser:
+            app = [through_app(browser, web, path) for _ in range(args.runs)]
+            one = [through_curl(web, path, parts_dir, 1) for _ in range(args.runs)]
+            many = [through_curl(web, path, parts_dir, parallel) for _ in range(args.runs)]
+            part_mib = web.stack.settings.uploads.multipart_part_size_bytes / MIB
+            print(f"{mib:.0f} MiB WAV, {part_mib:.0f} MiB parts, the app's parallelism {parallel}")
+            app_best, app_median = summary("web app in Chromium (end to end)", mib, app)
+            for name, seconds in (("curl, parts one by one", one),
+                                  (f"curl, {parallel} parts at a time", many)):  # fmt: skip
+                best, median = summary(name, mib, seconds)
+                print(
+                    f"    app / this: best {app_best / best:.2f}x, median"
+                    f" {app_median / median:.2f}x"
+                )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
