@@ -64,8 +64,26 @@ def uploaded_size(web: WebStack, owner: str, filename: str) -> list[int]:
     return [int(row["size_bytes"]) for row in rows]
 
 
-def through_app(browser: Browser, web: WebStack, path: Path) -> float:
-    """Seconds from picking the file on the library page to the app's upload done."""
+# In the page, from its resource timings: when the first part's PUT started and the last ended.
+PART_TIMES = """() => {
+  const parts = performance.getEntriesByType('resource')
+    .filter((r) => new URL(r.name).searchParams.has('partNumber'));
+  const announce = performance.getEntriesByType('resource')
+    .find((r) => new URL(r.name).pathname === '/api/uploads');
+  return {
+    announced: announce ? announce.responseEnd : NaN,
+    count: parts.length,
+    first: Math.min(...parts.map((r) => r.startTime)),
+    last: Math.max(...parts.map((r) => r.responseEnd)),
+    now: performance.now(),
+  };
+}"""
+
+
+def through_app(browser: Browser, web: WebStack, path: Path) -> tuple[float, dict[str, float]]:
+    """Seconds from picking the file on the library page to the app's upload done; and where
+    they went (seconds): to the announce's answer and to the first part's PUT, from it to the
+    last part's end, after it."""
     owner, session = web.new_user()
     context = web.signed_in(browser, session)
     try:
@@ -73,6 +91,8 @@ def through_app(browser: Browser, web: WebStack, path: Path) -> float:
         page.goto(web.url + "/")
         page.get_by_role("heading", name="Library").wait_for()
         picker = page.locator("input[type=file]:not([webkitdirectory])")
+        page.evaluate("performance.setResourceTimingBufferSize(10000)")
+        picked: float = page.evaluate("performance.now()")
         started = time.perf_counter()
         picker.set_input_files(str(path))
         page.wait_for_function(
@@ -81,13 +101,21 @@ def through_app(browser: Browser, web: WebStack, path: Path) -> float:
             timeout=600_000,
         )
         seconds = time.perf_counter() - started
+        times: dict[str, float] = page.evaluate(PART_TIMES)
         state = page.locator(".uploads li").get_attribute("data-state")
         assert state == "done", page.locator(".uploads li").inner_text()
     finally:
         context.close()
     sizes = uploaded_size(web, owner, path.name)
     assert sizes == [path.stat().st_size], sizes
-    return seconds
+    split = {
+        "parts": times["count"],
+        "announced": (times["announced"] - picked) / 1000,
+        "before": (times["first"] - picked) / 1000,
+        "sending": (times["last"] - times["first"]) / 1000,
+        "after": (times["now"] - times["last"]) / 1000,
+    }
+    return seconds, split
 
 
 def through_curl(web: WebStack, path: Path, parts_dir: Path, parallel: int) -> float:
@@ -151,12 +179,20 @@ def main() -> None:
         parts_dir = scratch / "parts"
         parts_dir.mkdir()
         with web_stack("mediavault-bench-web-upload-") as web, chromium() as browser:
-            app = [through_app(browser, web, path) for _ in range(args.runs)]
+            measured = [through_app(browser, web, path) for _ in range(args.runs)]
+            app = [seconds for seconds, _ in measured]
             one = [through_curl(web, path, parts_dir, 1) for _ in range(args.runs)]
             many = [through_curl(web, path, parts_dir, parallel) for _ in range(args.runs)]
             part_mib = web.stack.settings.uploads.multipart_part_size_bytes / MIB
             print(f"{mib:.0f} MiB WAV, {part_mib:.0f} MiB parts, the app's parallelism {parallel}")
             app_best, app_median = summary("web app in Chromium (end to end)", mib, app)
+            for _, split in measured:
+                print(
+                    f"    {int(split['parts'])} parts; {split['announced']:.2f} s to the"
+                    f" announce's answer, {split['before']:.2f} s to the first"
+                    f" part's PUT, {split['sending']:.2f} s to the last part's end"
+                    f" ({mib / split['sending']:.0f} MiB/s), {split['after']:.2f} s to done"
+                )
             for name, seconds in (("curl, parts one by one", one),
                                   (f"curl, {parallel} parts at a time", many)):  # fmt: skip
                 best, median = summary(name, mib, seconds)
