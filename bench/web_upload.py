@@ -11,8 +11,10 @@ way, without a checksum, so the part size and URLs are the app's), then complete
 with curl: parts one after the other, and as many at once as the app. The announce and the split
 into part files happen before the clock starts: curl's side is the transfer and the completion.
 
-Best and median of --runs for each; MiB/s and the app's ratio to each of curl's. Only the API's
-functions, the web function and the gateway run (no worker): uploads are timed, not processing.
+After one untimed upload through the app (the functions' first requests), --runs rounds of the
+three, interleaved so that a change in the machine's load hits each alike; best and median MiB/s
+of each, and the app's ratio to each of curl's. Only the API's functions, the web function and
+the gateway run (no worker): uploads are timed, not processing.
 Usage: .venv/bin/python bench/web_upload.py [--mib 500] [--runs 3]  (needs `make web` first)
 """
 
@@ -179,10 +181,13 @@ def main() -> None:
         parts_dir = scratch / "parts"
         parts_dir.mkdir()
         with web_stack("mediavault-bench-web-upload-") as web, chromium() as browser:
-            measured = [through_app(browser, web, path) for _ in range(args.runs)]
+            through_app(browser, web, path)  # warm-up, untimed: the functions' first requests
+            measured, one, many = [], [], []
+            for _ in range(args.runs):  # interleaved: a change in the machine's load hits all
+                measured.append(through_app(browser, web, path))
+                one.append(through_curl(web, path, parts_dir, 1))
+                many.append(through_curl(web, path, parts_dir, parallel))
             app = [seconds for seconds, _ in measured]
-            one = [through_curl(web, path, parts_dir, 1) for _ in range(args.runs)]
-            many = [through_curl(web, path, parts_dir, parallel) for _ in range(args.runs)]
             part_mib = web.stack.settings.uploads.multipart_part_size_bytes / MIB
             print(f"{mib:.0f} MiB WAV, {part_mib:.0f} MiB parts, the app's parallelism {parallel}")
             app_best, app_median = summary("web app in Chromium (end to end)", mib, app)
