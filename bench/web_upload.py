@@ -10,6 +10,8 @@ Against it, curl PUTs the same bytes to presigned part URLs of the same kind (an
 way, without a checksum, so the part size and URLs are the app's), then completes the upload
 with curl: parts one after the other, and as many at once as the app. The announce and the split
 into part files happen before the clock starts: curl's side is the transfer and the completion.
+A third side, to tell Uppy's share from Chromium's: the same kind of part URLs PUT by fetch()
+from slices of the picked File in the page, as many at once as the app, no Uppy (then completed).
 
 After one untimed upload through the app (the functions' first requests), --runs rounds of the
 three, interleaved so that a change in the machine's load hits each alike; best and median MiB/s
@@ -158,6 +160,65 @@ def through_curl(web: WebStack, path: Path, parts_dir: Path, parallel: int) -> f
     return seconds
 
 
+# The same part URLs PUT from the page with fetch() and slices of the picked File, `parallel` at
+# a time, no Uppy: what Chromium itself does with them. The ETags, in part order.
+FETCH_PARTS = """async ([parts, parallel]) => {
+  const file = document.getElementById('bench-file').files[0];
+  const etags = new Array(parts.length);
+  let next = 0;
+  let offset = 0;
+  const starts = parts.map((p) => { const at = offset; offset += p.size; return at; });
+  async function worker() {
+    while (next < parts.length) {
+      const index = next++;
+      const part = parts[index];
+      const body = file.slice(starts[index], starts[index] + part.size);
+      const answer = await fetch(part.url, {method: 'PUT', body});
+      if (!answer.ok) throw new Error(`part ${part.part_number}: ${answer.status}`);
+      etags[index] = answer.headers.get('ETag');
+    }
+  }
+  await Promise.all(Array.from({length: parallel}, worker));
+  return etags;
+}"""
+
+
+def through_fetch(browser: Browser, web: WebStack, path: Path, parallel: int) -> float:
+    """Seconds Chromium's fetch() takes to PUT the parts from the picked file, and complete."""
+    owner, _ = web.new_user()
+    with web.services.pool.connection() as conn:
+        token = create_api_token(conn, owner, "bench").token
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"filename": path.name, "content_type": "audio/wav", "size_bytes": path.stat().st_size}
+    answer: dict[str, Any] = httpx.post(
+        f"{web.url}/api/uploads", json=body, headers=auth, timeout=60
+    ).json()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(web.url + "/")  # the app's origin and its CSP, which lets storage be reached
+        page.evaluate(
+            "document.body.appendChild(Object.assign(document.createElement('input'),"
+            " {type: 'file', id: 'bench-file'}))"
+        )
+        page.set_input_files("#bench-file", str(path))
+        started = time.perf_counter()
+        etags: list[str] = page.evaluate(FETCH_PARTS, [answer["parts"], parallel])
+        done = httpx.post(
+            f"{web.url}/api/uploads/{answer['media_id']}/complete",
+            json={"parts": [{"part_number": n, "etag": e} for n, e in enumerate(etags, 1)]},
+            headers=auth,
+            timeout=120,
+        )
+        seconds = time.perf_counter() - started
+        assert done.status_code == 200, done.text
+    finally:
+        context.close()
+    sizes = uploaded_size(web, owner, path.name)
+    assert sizes == [path.stat().st_size], sizes
+    return seconds
+
+
 def summary(name: str, mib: float, seconds: list[float]) -> tuple[float, float]:
     """Print best and median MiB/s of the runs; return them."""
     rates = [mib / s for s in seconds]
@@ -182,9 +243,10 @@ def main() -> None:
         parts_dir.mkdir()
         with web_stack("mediavault-bench-web-upload-") as web, chromium() as browser:
             through_app(browser, web, path)  # warm-up, untimed: the functions' first requests
-            measured, one, many = [], [], []
+            measured, fetched, one, many = [], [], [], []
             for _ in range(args.runs):  # interleaved: a change in the machine's load hits all
                 measured.append(through_app(browser, web, path))
+                fetched.append(through_fetch(browser, web, path, parallel))
                 one.append(through_curl(web, path, parts_dir, 1))
                 many.append(through_curl(web, path, parts_dir, parallel))
             app = [seconds for seconds, _ in measured]
@@ -198,7 +260,8 @@ def main() -> None:
                     f" part's PUT, {split['sending']:.2f} s to the last part's end"
                     f" ({mib / split['sending']:.0f} MiB/s), {split['after']:.2f} s to done"
                 )
-            for name, seconds in (("curl, parts one by one", one),
+            for name, seconds in ((f"Chromium fetch(), {parallel} at a time", fetched),
+                                  ("curl, parts one by one", one),
                                   (f"curl, {parallel} parts at a time", many)):  # fmt: skip
                 best, median = summary(name, mib, seconds)
                 print(
