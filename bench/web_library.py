@@ -130,8 +130,11 @@ def seed(web: WebStack, owner: str, files: list[Path], count: int) -> None:
         conn.execute("ANALYZE media")
 
 
-def first_thumbnail(browser: Browser, web: WebStack, session: str) -> tuple[float, float]:
-    """Milliseconds from navigation to the first grid thumbnail loaded, and to the frame after."""
+def first_thumbnail(
+    browser: Browser, web: WebStack, session: str
+) -> tuple[float, float, float, float]:
+    """Milliseconds from navigation to the first grid thumbnail loaded, to the frame after, and
+    (for where the time goes) to the first `GET /api/media` request's start and answer's end."""
     context = web.signed_in(browser, session)
     try:
         context.add_init_script(WATCH_THUMBNAILS)
@@ -142,9 +145,13 @@ def first_thumbnail(browser: Browser, web: WebStack, session: str) -> tuple[floa
             timeout=60_000,
         )
         times: dict[str, float] = page.evaluate("window.__firstThumb")
+        listed: list[float] = page.evaluate(
+            "(r => [r.startTime, r.responseEnd])(performance.getEntriesByType('resource')"
+            ".find((r) => new URL(r.name).pathname === '/api/media'))"
+        )
         first = page.locator(".cell img").first
         assert first.evaluate("(img) => img.complete && img.naturalWidth > 0")
-        return times["loaded"], times["painted"]
+        return times["loaded"], times["painted"], listed[0], listed[1]
     finally:
         context.close()
 
@@ -204,6 +211,11 @@ def main() -> None:
                     f" {args.runs}: {loaded:.0f} / {painted:.0f}"
                     f"  (runs: {', '.join(f'{r[1]:.0f}' for r in runs)})"
                 )
+                asked = statistics.median(r[2] for r in runs)
+                answered = statistics.median(r[3] for r in runs)
+                print(
+                    f"  its first GET /api/media: asked at {asked:.0f}, answered at {answered:.0f}"
+                )
                 marks = scrolling(browser, web, session)
             print(
                 f"{'scrolled to':>12}{'loaded':>8}{'elements':>10}{'cells':>7}{'imgs':>6}"
@@ -218,6 +230,12 @@ def main() -> None:
                     f"{int(seen['steps']):>7}"
                 )
             low, high = marks[MARKS[0]], marks[MARKS[-1]]
+            more = high["loaded"] - low["loaded"]
+            print(
+                f"per item loaded from {MARKS[0]:,} to {MARKS[-1]:,}: JS heap"
+                f" {(high['heap'] - low['heap']) / more / 1024:.2f} KiB, its JSON"
+                f" {(high['listed'] - low['listed']) / more / 1024:.2f} KiB"
+            )
             print(
                 f"at {MARKS[-1]:,} vs {MARKS[0]:,}: DOM elements"
                 f" {high['elements'] / low['elements']:.2f}x, JS heap"
