@@ -15,8 +15,10 @@ from slices of the picked File in the page, as many at once as the app, no Uppy 
 
 After one untimed upload through the app (the functions' first requests), --runs rounds of the
 three, interleaved so that a change in the machine's load hits each alike; best and median MiB/s
-of each, and the app's ratio to each of curl's. Only the API's functions, the web function and
-the gateway run (no worker): uploads are timed, not processing.
+of each, and the app's ratio to each of curl's. Beside them, the CPU time per GiB of the
+sending side (Chromium's processes, or curl's) and of MinIO, all this script's own. Only the
+API's functions, the web function and the gateway run (no worker): uploads are timed, not
+processing.
 Usage: .venv/bin/python bench/web_upload.py [--mib 500] [--runs 3]  (needs `make web` first)
 """
 
@@ -24,16 +26,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -47,7 +52,44 @@ from mediavault.users import create_api_token  # noqa: E402
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
+T = TypeVar("T")
 MANAGER = ROOT / "web" / "src" / "lib" / "uploads" / "manager.svelte.ts"
+
+
+def tree_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this script's live descendants, by command name:
+    Chromium's processes and MinIO (others on the machine are not counted); and curl's, which
+    have exited and been waited for (RUSAGE_CHILDREN)."""
+    parents: dict[int, tuple[int, str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        parents[int(stat.parent.name)] = (
+            int(fields[1]),
+            name,
+            (int(fields[11]) + int(fields[12])) / tick,
+        )
+    mine = {os.getpid()}
+    grew = True
+    while grew:
+        found = {pid for pid, (parent, _, _) in parents.items() if parent in mine} - mine
+        grew = bool(found)
+        mine |= found
+    used = {"chromium": 0.0, "minio": 0.0}
+    for pid in mine - {os.getpid()}:
+        _, name, seconds = parents[pid]
+        if name.startswith("chrom"):
+            used["chromium"] += seconds
+        elif name == "minio":
+            used["minio"] += seconds
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used["curl"] = children.ru_utime + children.ru_stime
+    return used
 
 
 def app_parallelism() -> int:
@@ -244,11 +286,24 @@ def main() -> None:
         with web_stack("mediavault-bench-web-upload-") as web, chromium() as browser:
             through_app(browser, web, path)  # warm-up, untimed: the functions' first requests
             measured, fetched, one, many = [], [], [], []
+            cpu: dict[str, dict[str, float]] = {}
+
+            def counted(side: str, run: Callable[[], T]) -> T:
+                before = tree_cpu()
+                result = run()
+                after = tree_cpu()
+                spent = cpu.setdefault(side, dict.fromkeys(before, 0.0))
+                for name in before:
+                    spent[name] += after[name] - before[name]
+                return result
+
             for _ in range(args.runs):  # interleaved: a change in the machine's load hits all
-                measured.append(through_app(browser, web, path))
-                fetched.append(through_fetch(browser, web, path, parallel))
-                one.append(through_curl(web, path, parts_dir, 1))
-                many.append(through_curl(web, path, parts_dir, parallel))
+                measured.append(counted("app", lambda: through_app(browser, web, path)))
+                fetched.append(
+                    counted("fetch", lambda: through_fetch(browser, web, path, parallel))
+                )
+                one.append(counted("curl 1", lambda: through_curl(web, path, parts_dir, 1)))
+                many.append(counted("curl N", lambda: through_curl(web, path, parts_dir, parallel)))
             app = [seconds for seconds, _ in measured]
             part_mib = web.stack.settings.uploads.multipart_part_size_bytes / MIB
             print(f"{mib:.0f} MiB WAV, {part_mib:.0f} MiB parts, the app's parallelism {parallel}")
@@ -268,6 +323,12 @@ def main() -> None:
                     f"    app / this: best {app_best / best:.2f}x, median"
                     f" {app_median / median:.2f}x"
                 )
+            gib = mib / 1024 * args.runs
+            print("CPU seconds per GiB sent (this script's own processes only; the browser's")
+            print("include loading the page):")
+            for side, spent in cpu.items():
+                client = spent["curl"] if side.startswith("curl") else spent["chromium"]
+                print(f"  {side:<6} client {client / gib:5.2f}  MinIO {spent['minio'] / gib:5.2f}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
