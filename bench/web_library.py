@@ -7,7 +7,8 @@ is signed in by a session cookie made through the core.
 
 1. First thumbnails: from navigation to the first grid <img> loaded (naturalWidth > 0) and the
    frame after it (performance.now() in the page, whose origin is the navigation), in a fresh
-   browser context each time (empty cache); the median of --runs.
+   browser context each time (empty cache), after one untimed warm-up; the median of --runs,
+   with when the first `GET /api/media` was asked and answered (where the time goes).
 2. Scrolling: the page scrolls a viewport at a time (waiting on frames, and on the next cursor
    page at the bottom) until the item at position 200, 1,000 and 2,000 has been shown. At each
    mark, after a forced GC (CDP HeapProfiler.collectGarbage): DOM elements
