@@ -15,22 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mediavault.devstack.services import function_specs, gateway_spec  # noqa: E402
 from mediavault.services import Services  # noqa: E402
 from mediavault.sessions import create_session  # noqa: E402
 from mediavault.users import get_or_create_local_user  # noqa: E402
 from tests.harness import (  # noqa: E402
-    ProcessGroup,
     Stack,
     free_port,
     function_ports,
+    functions_behind_gateway,
     layout_for,
-    poll,
     running_stack,
 )
 from tests.web_fixtures import CHROMIUM, CHROMIUM_FLAGS, DESKTOP  # noqa: E402
@@ -64,13 +60,6 @@ class WebStack:
         return context
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5.0).status_code < 500  # 502: the function is not up yet
-    except httpx.HTTPError:
-        return False
-
-
 @contextmanager
 def web_stack(prefix: str, extra_env: dict[str, str] | None = None) -> Iterator[WebStack]:
     """Infrastructure, every function behind the gateway (no worker); all stopped afterwards."""
@@ -85,21 +74,14 @@ def web_stack(prefix: str, extra_env: dict[str, str] | None = None) -> Iterator[
             "MEDIAVAULT_DEV_FUNCTIONS_PORT": str(function_ports()),
             **(extra_env or {}),
         }
-        layout = layout_for(env)
-        log_dir = stack.layout.data_dir / f"web-{uuid.uuid4().hex[:6]}"
-        log_dir.mkdir()
-        processes = ProcessGroup(log_dir, env)
-        services = Services.from_settings(layout.settings)
+        services = Services.from_settings(layout_for(env).settings)
         try:
-            for spec in function_specs(layout, stack.binaries):
-                processes.start(spec, wait=False)
-            processes.start(gateway_spec(layout, stack.binaries), wait=False)
-            for path in ("/healthz", "/api/auth/me", "/api/media", "/api/uploads", "/"):
-                poll(lambda p=path: _answers(url + p), f"{path} through the gateway")  # type: ignore[misc]
-            yield WebStack(stack, url, services)
+            with functions_behind_gateway(
+                stack, env, ("/healthz", "/api/auth/me", "/api/media", "/")
+            ):
+                yield WebStack(stack, url, services)
         finally:
             services.close()
-            processes.stop_all()
 
 
 @contextmanager
