@@ -14,7 +14,9 @@ export function isFinal(media: Media): boolean {
 }
 
 export class Library {
-	items = $state<Media[]>([]);
+	// Raw: items are replaced, never changed in place, and a deep proxy per item would cost the
+	// heap more than the items themselves in a library scrolled through thousands.
+	items = $state.raw<Media[]>([]);
 	loading = $state(false);
 	done = $state(false);
 	error = $state<string | null>(null);
@@ -51,7 +53,7 @@ export class Library {
 			);
 			if (generation !== this.#generation) return;
 			const known = new Set(this.items.map((m) => m.id));
-			this.items.push(...page.items.filter((m) => !known.has(m.id)));
+			this.items = [...this.items, ...page.items.filter((m) => !known.has(m.id))];
 			this.#cursor = page.next_cursor;
 			this.done = page.next_cursor === null;
 			this.error = null;
@@ -69,8 +71,8 @@ export class Library {
 	}
 
 	replace(media: Media): void {
-		const index = this.items.findIndex((m) => m.id === media.id);
-		if (index >= 0) this.items[index] = media;
+		if (this.items.some((m) => m.id === media.id))
+			this.items = this.items.map((m) => (m.id === media.id ? media : m));
 	}
 
 	remove(id: string): void {
