@@ -8,7 +8,8 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from mediavault.services import Services
-from tests.api_fixtures import ApiUser
+from mediavault.sessions import create_session
+from tests.api_fixtures import ApiUser, FunctionClient
 from tests.test_collections import _create
 from tests.test_media import _insert
 
@@ -158,3 +159,19 @@ def test_cover_is_chosen_cleared_and_followed_by_the_share(
     assert body["cover_media_id"] is None
     assert f"/{a}/thumb.webp" in body["cover"]
     assert f"/m/{a}/thumbnail" in (shared_cover() or "")
+
+
+def test_a_cookie_order_needs_our_origin(
+    function_client: FunctionClient, alice: ApiUser, services: Services
+) -> None:
+    frontend = "http://app.example.test"
+    app = function_client("collections", FRONTEND_URL=frontend)
+    collection, (a, b) = _collection_with(app, services, alice, count=2)
+    with services.pool.connection() as conn:
+        token, _ = create_session(conn, alice.id, 3600, "tests")
+    app.set_cookie("mv_session", token)
+    path, body = f"/api/collections/{collection}/order", {"media_ids": [b, a]}
+    for headers in ({}, {"Origin": "https://evil.example"}):
+        assert app.put(path, json=body, headers=headers).status_code == 403, headers
+    assert [i["id"] for i in _get(app, alice, collection)["items"]] == [a, b]
+    assert app.put(path, json=body, headers={"Origin": frontend}).status_code == 200
