@@ -35,10 +35,12 @@ LEFT JOIN LATERAL (
 _COLUMNS = """
 SELECT c.id, c.title, c.description, c.created_at, c.updated_at, c.cover_media_id,
        (SELECT count(*) FROM collection_items i WHERE i.collection_id = c.id) AS item_count,
-       cover.id AS cover_id, cover.thumbnail_key AS cover_key
+       cover.thumbnail_key AS cover_key
 FROM collections c
 """
 _COLLECTION = _COLUMNS + COVER_JOIN
+_COVER_ID = "SELECT cover.id FROM collections c"
+_SHOWN_COVER = _COVER_ID + COVER_JOIN
 _SHOWN_IDS = 3  # ids named per kind of difference in an order_mismatch message
 
 
@@ -81,10 +83,7 @@ def get(
 
 def shown_cover(conn: DictConnection, collection_id: str) -> str | None:
     """The media shown as the collection's cover, whoever asks (a share view); None if none."""
-    row = conn.execute(
-        "SELECT cover.id FROM collections c" + COVER_JOIN + " WHERE c.id = %s",  # noqa: S608  (fixed fragments)
-        (collection_id,),
-    ).fetchone()
+    row = conn.execute(_SHOWN_COVER + " WHERE c.id = %s", (collection_id,)).fetchone()
     return str(row["id"]) if row and row["id"] else None
 
 
