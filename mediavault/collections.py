@@ -27,7 +27,7 @@ LEFT JOIN LATERAL (
     (SELECT m.id, m.thumbnail_key, 1 AS rank FROM collection_items i
      JOIN media m ON m.id = i.media_id
      WHERE i.collection_id = c.id AND m.status = 'ready' AND m.thumbnail_key IS NOT NULL
-     ORDER BY i.position, i.added_at LIMIT 1)
+     ORDER BY i.position LIMIT 1)
     ORDER BY rank LIMIT 1
 ) cover ON true
 """
