@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from mediavault.errors import BadRequest, NotFound
+from mediavault.errors import BadRequest, Conflict, NotFound
 from mediavault.media import MEDIA_SELECT
 from mediavault.pagination import Cursor
 from mediavault.text import clean_text
@@ -13,14 +14,34 @@ if TYPE_CHECKING:
     from mediavault.db import DictConnection
     from mediavault.schemas import CollectionFields, CollectionUpdate
 
-_COLLECTION = """
-SELECT c.id, c.title, c.description, c.created_at, c.updated_at,
+# The shown cover of collection `c`: the chosen one while it is ready with a thumbnail, else the
+# first such item. Two single-row lookups (primary key, then the order index) rather than one
+# sort, which would read every item of a big collection for each row of a list.
+COVER_JOIN = """
+LEFT JOIN LATERAL (
+    (SELECT m.id, m.thumbnail_key, 0 AS rank FROM collection_items i
+     JOIN media m ON m.id = i.media_id
+     WHERE i.collection_id = c.id AND i.media_id = c.cover_media_id
+       AND m.status = 'ready' AND m.thumbnail_key IS NOT NULL)
+    UNION ALL
+    (SELECT m.id, m.thumbnail_key, 1 AS rank FROM collection_items i
+     JOIN media m ON m.id = i.media_id
+     WHERE i.collection_id = c.id AND m.status = 'ready' AND m.thumbnail_key IS NOT NULL
+     ORDER BY i.position LIMIT 1)
+    ORDER BY rank LIMIT 1
+) cover ON true
+"""
+
+_COLUMNS = """
+SELECT c.id, c.title, c.description, c.created_at, c.updated_at, c.cover_media_id,
        (SELECT count(*) FROM collection_items i WHERE i.collection_id = c.id) AS item_count,
-       (SELECT m.thumbnail_key FROM collection_items i JOIN media m ON m.id = i.media_id
-        WHERE i.collection_id = c.id AND m.status = 'ready' AND m.thumbnail_key IS NOT NULL
-        ORDER BY i.position LIMIT 1) AS cover_key
+       cover.thumbnail_key AS cover_key
 FROM collections c
 """
+_COLLECTION = _COLUMNS + COVER_JOIN
+_COVER_ID = "SELECT cover.id FROM collections c"
+_SHOWN_COVER = _COVER_ID + COVER_JOIN
+_SHOWN_IDS = 3  # ids named per kind of difference in an order_mismatch message
 
 
 def parse_fields(body: CollectionFields | CollectionUpdate) -> dict[str, str]:
@@ -58,6 +79,12 @@ def get(
     if row is None:
         raise NotFound("no such collection")
     return row
+
+
+def shown_cover(conn: DictConnection, collection_id: str) -> str | None:
+    """The media shown as the collection's cover, whoever asks (a share view); None if none."""
+    row = conn.execute(_SHOWN_COVER + " WHERE c.id = %s", (collection_id,)).fetchone()
+    return str(row["id"]) if row and row["id"] else None
 
 
 def items(conn: DictConnection, collection_id: str) -> list[dict[str, Any]]:
@@ -103,6 +130,69 @@ def update(conn: DictConnection, owner_id: str, collection_id: str, fields: dict
             )
 
 
+def set_cover(
+    conn: DictConnection, owner_id: str, collection_id: str, media_id: str | None
+) -> None:
+    """Choose the cover among the collection's items, or None to go back to the automatic one."""
+    get(conn, owner_id, collection_id, lock=True)
+    if media_id is not None and not _contains(conn, collection_id, media_id):
+        raise Conflict("the cover must be an item of the collection", code="not_in_collection")
+    conn.execute(
+        "UPDATE collections SET cover_media_id = %s, updated_at = now() WHERE id = %s",
+        (media_id, collection_id),
+    )
+
+
+def _contains(conn: DictConnection, collection_id: str, media_id: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM collection_items WHERE collection_id = %s AND media_id = %s",
+        (collection_id, media_id),
+    ).fetchone()
+    return row is not None
+
+
+def set_order(
+    conn: DictConnection, owner_id: str, collection_id: str, media_ids: list[str]
+) -> None:
+    """Put the collection's items in this order, which must list each of them exactly once.
+
+    Anything else is a Conflict naming the difference: a client that missed an added or removed
+    item must reload rather than silently drop or add it.
+    """
+    get(conn, owner_id, collection_id, lock=True)  # no item comes or goes until commit
+    current = {
+        str(row["media_id"])
+        for row in conn.execute(
+            "SELECT media_id FROM collection_items WHERE collection_id = %s", (collection_id,)
+        ).fetchall()
+    }
+    counts = Counter(media_ids)
+    missing = [m for m in current if m not in counts]
+    extra = [m for m in counts if m not in current]
+    twice = [m for m, n in counts.items() if n > 1]
+    problems = [
+        f"{label}: {', '.join(sorted(ids)[:_SHOWN_IDS])}{', …' if len(ids) > _SHOWN_IDS else ''}"
+        for label, ids in (
+            (f"{len(missing)} item(s) missing", missing),
+            (f"{len(extra)} not in the collection", extra),
+            (f"{len(twice)} listed more than once", twice),
+        )
+        if ids
+    ]
+    if problems:
+        raise Conflict(
+            "the order must list every item of the collection exactly once; " + "; ".join(problems),
+            code="order_mismatch",
+        )
+    conn.execute(
+        "UPDATE collection_items i SET position = o.position"
+        " FROM unnest(%s::uuid[]) WITH ORDINALITY AS o(media_id, position)"
+        " WHERE i.collection_id = %s AND i.media_id = o.media_id",
+        (media_ids, collection_id),
+    )
+    conn.execute("UPDATE collections SET updated_at = now() WHERE id = %s", (collection_id,))
+
+
 def delete(conn: DictConnection, owner_id: str, collection_id: str) -> None:
     """Delete the collection and its share links; its media stay."""
     if (
@@ -135,10 +225,15 @@ def add_item(conn: DictConnection, owner_id: str, collection_id: str, media_id: 
 
 
 def remove_item(conn: DictConnection, owner_id: str, collection_id: str, media_id: str) -> None:
-    """Take a media out of the collection (no-op if it is not in it)."""
+    """Take a media out of the collection (no-op if it is not in it); it stops being the cover."""
     get(conn, owner_id, collection_id, lock=True)
     conn.execute(
         "DELETE FROM collection_items WHERE collection_id = %s AND media_id = %s",
         (collection_id, media_id),
     )
-    conn.execute("UPDATE collections SET updated_at = now() WHERE id = %s", (collection_id,))
+    conn.execute(
+        "UPDATE collections SET updated_at = now(),"
+        " cover_media_id = CASE WHEN cover_media_id = %s THEN NULL ELSE cover_media_id END"
+        " WHERE id = %s",
+        (media_id, collection_id),
+    )

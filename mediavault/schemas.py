@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import re
+import uuid
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal, NotRequired, TypedDict, TypeVar
 
@@ -27,6 +28,9 @@ MAX_TAGS = 50
 MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
 # The largest size any upload may announce: PostgreSQL's bigint (the configured limit is lower).
 MAX_SIZE_BYTES = 2**63 - 1
+# The most ids a collection order may list: 20,000 UUIDs are about 800 kB of JSON, within the
+# default MAX_JSON_BYTES (1 MiB) that bounds every body anyway.
+MAX_ORDER_ITEMS = 20_000
 
 Id = Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
 # RFC 3339, what OpenAPI's date-time means (the JSON encoder writes datetimes so).
@@ -170,6 +174,20 @@ class CollectionUpdate(Request):
 
     title: Annotated[str, Meta(min_length=1, max_length=200)] | UnsetType = UNSET
     description: Annotated[str, Meta(max_length=2000)] | UnsetType | None = UNSET
+    cover_media_id: (
+        Annotated[
+            uuid.UUID,
+            Meta(description="an item of the collection; null: the first ready item (automatic)"),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+
+
+class CollectionOrder(Request):
+    """`PUT /api/collections/{id}/order`: every item of the collection, once, in the new order."""
+
+    media_ids: Annotated[list[uuid.UUID], Meta(max_length=MAX_ORDER_ITEMS)]
 
 
 class ShareRequest(Request):
@@ -384,7 +402,16 @@ class CollectionSummary(TypedDict):
     title: str
     description: str
     item_count: Annotated[int, Meta(ge=0)]
-    cover: Annotated[Url | None, Meta(description="the thumbnail of the first ready item")]
+    cover: Annotated[
+        Url | None,
+        Meta(
+            description="the thumbnail of the chosen cover while it is ready, else of the first"
+            " ready item"
+        ),
+    ]
+    cover_media_id: Annotated[
+        Id | None, Meta(description="the chosen cover; null: automatic (the first ready item)")
+    ]
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -433,6 +460,9 @@ class SharedCollection(TypedDict):
 
     title: str
     description: str
+    cover: Annotated[
+        Url | None, Meta(description="the cover's thumbnail (the owner's choice, else automatic)")
+    ]
 
 
 class SharedItemUrls(TypedDict):
@@ -470,6 +500,7 @@ REQUESTS: tuple[type[Request], ...] = (
     MediaUpdate,
     CollectionFields,
     CollectionUpdate,
+    CollectionOrder,
     ShareRequest,
     ShareUnlock,
 )

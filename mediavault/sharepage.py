@@ -15,6 +15,8 @@ _STYLE = " ".join(
         "*{box-sizing:border-box}",
         "body{margin:0;font:16px/1.4 system-ui,sans-serif;background:#111;color:#eee}",
         "header{padding:1.25rem 1rem}h1{margin:0 0 .25rem;font-size:1.4rem}p{margin:0;color:#bbb}",
+        "header{display:flex;gap:1rem;align-items:center}",
+        ".cover{width:5rem;height:5rem;object-fit:cover;border-radius:8px;flex:none}",
         "main{display:grid;gap:.75rem;padding:0 1rem 2rem;",
         "grid-template-columns:repeat(auto-fill,minmax(240px,1fr))}",
         "figure{margin:0;background:#1c1c1c;border-radius:8px;overflow:hidden}",
@@ -87,8 +89,11 @@ def gallery(view: ShareView, nonce: str) -> str:
     collection = view["collection"]
     description = f"<p>{escape(collection['description'])}</p>" if collection["description"] else ""
     items = "".join(_item(item) for item in view["items"]) or "<p>Nothing here yet.</p>"
+    cover = collection["cover"]
+    image = f'<img class=cover src="{escape(cover)}" alt="">' if cover else ""
     body = (
-        f"<header><h1>{escape(collection['title'])}</h1>{description}</header><main>{items}</main>"
+        f"<header>{image}<div><h1>{escape(collection['title'])}</h1>{description}</div></header>"
+        f"<main>{items}</main>"
     )
     return _page(collection["title"], body, nonce)
 

@@ -64,8 +64,9 @@ def test_a_link_works_without_auth_and_its_urls_download(
     response = share_api.get(f"/api/share/{share['token']}")
     assert response.status_code == 200
     view = response.get_json()
-    assert view["collection"] == {"title": "Holiday", "description": "Sun"}
     [item] = view["items"]
+    cover = f"{services.settings.api_base_url}/s/{share['token']}/m/{media_id}/thumbnail"
+    assert view["collection"] == {"title": "Holiday", "description": "Sun", "cover": cover}
     assert item["id"] == media_id
     assert item["urls"]["original"] is None  # no download unless allowed
     # Every URL is the share function's own: no owner id, no object key anywhere in the view.

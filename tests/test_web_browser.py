@@ -176,8 +176,30 @@ def test_sign_in_upload_play_tag_collect_share_and_revoke(
     page.get_by_role("link", name="Summer").click()
     page.get_by_role("heading", name="Items (2)").wait_for()
 
-    # A password-protected share link, opened by someone else.
+    # Moving the last item up is one atomic order request, and the new order survives a reload.
+    def order() -> list[str]:
+        names: list[str] = page.locator(".items li .name").evaluate_all(
+            "els => els.map(e => e.firstChild.textContent.trim())"
+        )
+        return names
+
+    first, second = order()
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(f"{r.method} {r.url}"))
+    page.get_by_role("button", name=f"Move {second} up").click()
+    page.get_by_text("Order saved.").wait_for()
+    assert order() == [second, first]
+    assert [r for r in sent if "/api/collections/" in r and not r.startswith("GET ")] == [
+        f"PUT {web_stack.url}/api/collections/{page.url.rsplit('/', 1)[-1]}/order"
+    ]
+    page.reload()
+    page.get_by_role("heading", name="Items (2)").wait_for()
+    assert order() == [second, first]
+
+    # A share link with an expiry, a password and downloads allowed, opened by someone else.
+    page.get_by_label("Expires").select_option(label="7 days")
     page.get_by_label("Password (optional)").fill("sand castle")
+    page.get_by_label("Allow downloading originals").check()
     page.get_by_role("button", name="Create link").click()
     link = page.get_by_test_id("share-url").input_value()
     assert link.startswith(web_stack.url + "/s/")
@@ -188,9 +210,24 @@ def test_sign_in_upload_play_tag_collect_share_and_revoke(
     stranger.get_by_role("button", name="Open").click()
     stranger.get_by_role("heading", name="Summer").wait_for()
     assert stranger.locator("figure").count() == 2
+    assert stranger.get_by_role("link", name="Download").count() == 2
     page.reload()
-    page.locator("td", has_text="password").wait_for()
+    page.locator("td", has_text="password, downloads").wait_for()
     assert page.locator("tbody tr td").nth(3).inner_text() == "1"  # one view so far
+    with services.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT s.expires_at - s.created_at AS lifetime, s.expires_at FROM share_links s"
+            " JOIN collections c ON c.id = s.collection_id JOIN users u ON u.id = c.owner_id"
+            " WHERE u.username = %s",
+            (name,),
+        ).fetchone()
+    assert row is not None
+    assert row["lifetime"].total_seconds() == 7 * 24 * 3600
+    shown = page.evaluate(
+        "iso => new Date(iso).toLocaleString(undefined, {dateStyle: 'medium', timeStyle: 'short'})",
+        row["expires_at"].isoformat(),
+    )
+    assert page.locator("tbody tr td").nth(1).inner_text() == shown
     page.get_by_role("button", name="Revoke").click()
     page.get_by_text("revoked").wait_for()
     stranger.reload()

@@ -34,6 +34,7 @@ def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
         Endpoint(one, ("GET",), get_collection),
         Endpoint(one, ("PATCH",), update_collection),
         Endpoint(one, ("DELETE",), delete_collection),
+        Endpoint(f"{one}/order", ("PUT",), set_order),
         Endpoint(f"{one}/items/<uuid:media_id>", ("PUT",), add_item),
         Endpoint(f"{one}/items/<uuid:media_id>", ("DELETE",), remove_item),
         Endpoint(f"{one}/shares", ("POST",), create_share),
@@ -52,6 +53,7 @@ def _summary(row: dict[str, Any], storage: Storage) -> CollectionSummary:
         "description": row["description"],
         "item_count": row["item_count"],
         "cover": derived_url(storage, row["cover_key"], expiry),
+        "cover_media_id": str(row["cover_media_id"]) if row["cover_media_id"] else None,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
@@ -105,14 +107,32 @@ def get_collection(ctx: RequestContext, collection_id: object) -> Response:
 
 
 def update_collection(ctx: RequestContext, collection_id: object) -> Response:
-    """PATCH /api/collections/{id}: title, description."""
+    """PATCH /api/collections/{id}: title, description, cover."""
+    from msgspec import UNSET
+
     from mediavault import collections
     from mediavault.schemas import CollectionUpdate
 
     user = ctx.user()
-    fields = collections.parse_fields(ctx.body(CollectionUpdate))
+    body = ctx.body(CollectionUpdate)
+    fields = collections.parse_fields(body)
     with ctx.services.pool.connection() as conn, conn.transaction():
         collections.update(conn, user.id, str(collection_id), fields)
+        if body.cover_media_id is not UNSET:
+            cover = None if body.cover_media_id is None else str(body.cover_media_id)
+            collections.set_cover(conn, user.id, str(collection_id), cover)
+    return json_response(_full(ctx, user.id, str(collection_id)), headers=PRIVATE)
+
+
+def set_order(ctx: RequestContext, collection_id: object) -> Response:
+    """PUT /api/collections/{id}/order: all the items in their new order, in one transaction."""
+    from mediavault import collections
+    from mediavault.schemas import CollectionOrder
+
+    user = ctx.user()
+    media_ids = [str(media_id) for media_id in ctx.body(CollectionOrder).media_ids]
+    with ctx.services.pool.connection() as conn, conn.transaction():
+        collections.set_order(conn, user.id, str(collection_id), media_ids)
     return json_response(_full(ctx, user.id, str(collection_id)), headers=PRIVATE)
 
 

@@ -115,11 +115,12 @@ class ShareApi:
         They sign a storage URL only when followed, after checking the link again: nothing in
         the view names an owner or an object key, and a revoked link stops them at once.
         """
-        from mediavault import shares
+        from mediavault import collections, shares
         from mediavault.renditions import video_sources
 
         with ctx.services.pool.connection() as conn:
             rows = shares.ready_items(conn, str(share["collection_id"]))
+            cover = collections.shown_cover(conn, str(share["collection_id"]))
             shares.count_view(conn, str(share["id"]))
         self.metrics.views.labels(form).inc()
         # The page links relative to itself; the JSON view gives absolute URLs.
@@ -153,7 +154,11 @@ class ShareApi:
                 "duration_ms": row["duration_ms"], "urls": urls, "sources": sources,
             })  # fmt: skip
         return {
-            "collection": {"title": share["title"], "description": share["description"]},
+            "collection": {
+                "title": share["title"],
+                "description": share["description"],
+                "cover": f"{base}/s/{token}/m/{cover}/thumbnail" if cover else None,
+            },
             "items": items,
         }
 

@@ -5,7 +5,7 @@ import { backoffDelay, PollSchedule } from './backoff';
 import { filtersFromParams, filtersToParams, mediaQuery, parseTags } from './filters';
 import { formatBytes, formatClock, formatTimeLeft } from './format';
 import { gridGeometry, nearEnd, rowCount, visibleRows } from './grid';
-import { moved, reorderPlan } from './order';
+import { moved, shownCover } from './order';
 import { RateMeter, totalProgress } from './uploads/progress';
 import { InFlightStore, resumable, type InFlight } from './uploads/resume';
 import { contentTypeOf, DEFAULT_RULES, refusal } from './uploads/validate';
@@ -65,10 +65,19 @@ describe('grid', () => {
 });
 
 describe('collection order', () => {
-	it('re-adds only what follows the unchanged start', () => {
+	it('moves one item within bounds', () => {
 		expect(moved(['a', 'b', 'c', 'd'], 2, 0)).toEqual(['c', 'a', 'b', 'd']);
-		expect(reorderPlan(['a', 'b', 'c', 'd'], ['a', 'c', 'b', 'd'])).toEqual({ remove: ['b', 'c', 'd'], add: ['c', 'b', 'd'] });
-		expect(reorderPlan(['a', 'b'], ['a', 'b'])).toEqual({ remove: [], add: [] });
+		expect(moved(['a', 'b', 'c'], 0, 9)).toEqual(['b', 'c', 'a']);
+		expect(moved(['a', 'b'], 5, 0)).toEqual(['a', 'b']);
+	});
+	it('shows the chosen cover while it is usable, else the first ready item', () => {
+		const item = (id: string, status: Media['status'], thumbnail: string | null = 't') => ({ id, status, urls: { thumbnail } });
+		const items = [item('a', 'processing'), item('b', 'ready', null), item('c', 'ready'), item('d', 'ready')];
+		expect(shownCover(items, null)).toBe('c');
+		expect(shownCover(items, 'd')).toBe('d');
+		expect(shownCover(items, 'a')).toBe('c');
+		expect(shownCover(items, 'gone')).toBe('c');
+		expect(shownCover([item('a', 'failed')], null)).toBeNull();
 	});
 });
 

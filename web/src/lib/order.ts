@@ -1,17 +1,7 @@
-// Collections keep their items in the order they were added (PUT appends). To show them in
-// another order, the items after the longest unchanged start are taken out and put back in the
-// wanted order: the fewest requests the API allows.
+// A collection's order is sent whole (PUT /order, one atomic request); these compute it and the
+// cover the server will show, so the page can mark it without another request.
 
-export interface ReorderPlan {
-	remove: string[];
-	add: string[];
-}
-
-export function reorderPlan(current: readonly string[], wanted: readonly string[]): ReorderPlan {
-	let same = 0;
-	while (same < current.length && same < wanted.length && current[same] === wanted[same]) same += 1;
-	return { remove: current.slice(same), add: wanted.slice(same) };
-}
+import type { Media } from './api/types';
 
 /** `ids` with the item at `from` moved to `to`. */
 export function moved<T>(ids: readonly T[], from: number, to: number): T[] {
@@ -21,4 +11,13 @@ export function moved<T>(ids: readonly T[], from: number, to: number): T[] {
 	const [item] = copy.splice(from, 1);
 	copy.splice(target, 0, item as T);
 	return copy;
+}
+
+type CoverCandidate = Pick<Media, 'id' | 'status'> & { urls: Pick<Media['urls'], 'thumbnail'> };
+
+/** The id of the item shown as cover: the chosen one while ready with a thumbnail, else the first such. */
+export function shownCover(items: readonly CoverCandidate[], chosen: string | null): string | null {
+	const usable = (m: CoverCandidate) => m.status === 'ready' && !!m.urls.thumbnail;
+	const picked = items.find((m) => m.id === chosen && usable(m));
+	return (picked ?? items.find(usable))?.id ?? null;
 }

@@ -130,8 +130,13 @@ export const api = {
 		request<Collection>('POST', '/api/collections', { body }),
 	getCollection: (collectionId: string) =>
 		request<Collection>('GET', `/api/collections/${id(collectionId)}`),
-	updateCollection: (collectionId: string, body: { title?: string; description?: string | null }) =>
-		request<Collection>('PATCH', `/api/collections/${id(collectionId)}`, { body }),
+	updateCollection: (
+		collectionId: string,
+		body: { title?: string; description?: string | null; cover_media_id?: string | null }
+	) => request<Collection>('PATCH', `/api/collections/${id(collectionId)}`, { body }),
+	/** Every item, once, in the new order: one atomic request (409 order_mismatch if stale). */
+	setOrder: (collectionId: string, mediaIds: string[]) =>
+		request<Collection>('PUT', `/api/collections/${id(collectionId)}/order`, { body: { media_ids: mediaIds } }),
 	deleteCollection: (collectionId: string) =>
 		request<void>('DELETE', `/api/collections/${id(collectionId)}`),
 	addItem: (collectionId: string, mediaId: string) =>

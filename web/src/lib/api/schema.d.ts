@@ -265,8 +265,33 @@ export interface paths {
         delete: operations["deleteCollection"];
         options?: never;
         head?: never;
-        /** Change the title and/or description */
+        /**
+         * Change the title, description and/or cover
+         * @description `cover_media_id` must be an item of the collection (409 `not_in_collection` otherwise); null goes back to the automatic cover, the first ready item.
+         */
         patch: operations["updateCollection"];
+        trace?: never;
+    };
+    "/api/collections/{collection_id}/order": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: components["parameters"]["CollectionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Reorder every item at once (atomic)
+         * @description The body lists every item of the collection exactly once, in the wanted order. Positions are rewritten in one transaction; a list that misses an item, adds one or repeats one changes nothing and answers 409 `order_mismatch` naming the difference.
+         */
+        put: operations["setCollectionOrder"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/collections/{collection_id}/items/{media_id}": {
@@ -407,6 +432,11 @@ export interface components {
         CollectionUpdate: {
             title?: string;
             description?: string | null;
+            cover_media_id?: string | null;
+        };
+        /** @description `PUT /api/collections/{id}/order`: every item of the collection, once, in the new order. */
+        CollectionOrder: {
+            media_ids: string[];
         };
         /** @description `POST /api/collections/{id}/shares`. */
         ShareRequest: {
@@ -601,8 +631,10 @@ export interface components {
             title: string;
             description: string;
             item_count: number;
-            /** @description the thumbnail of the first ready item */
+            /** @description the thumbnail of the chosen cover while it is ready, else of the first ready item */
             cover: string | null;
+            /** @description the chosen cover; null: automatic (the first ready item) */
+            cover_media_id: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -615,8 +647,10 @@ export interface components {
             title: string;
             description: string;
             item_count: number;
-            /** @description the thumbnail of the first ready item */
+            /** @description the thumbnail of the chosen cover while it is ready, else of the first ready item */
             cover: string | null;
+            /** @description the chosen cover; null: automatic (the first ready item) */
+            cover_media_id: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -668,6 +702,8 @@ export interface components {
         SharedCollection: {
             title: string;
             description: string;
+            /** @description the cover's thumbnail (the owner's choice, else automatic) */
+            cover: string | null;
         };
         /** @description A ready media of a shared collection. */
         SharedItem: {
@@ -1256,6 +1292,40 @@ export interface operations {
             401: components["responses"]["Error"];
             403: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            415: components["responses"]["Error"];
+        };
+    };
+    setCollectionOrder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: components["parameters"]["CollectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CollectionOrder"];
+            };
+        };
+        responses: {
+            /** @description The collection in its new order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Collection"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            413: components["responses"]["Error"];
             415: components["responses"]["Error"];
         };
     };
