@@ -149,6 +149,15 @@ class UploadCompletion(Request):
     parts: Annotated[list[CompletedPart], Meta(min_length=1, max_length=MAX_PARTS)]
 
 
+class UploadUrlsRequest(Request):
+    """`POST /api/uploads/{id}/urls`: which parts of a multipart upload to sign anew."""
+
+    parts: Annotated[
+        list[Annotated[int, Meta(ge=1, le=MAX_PARTS)]],
+        Meta(min_length=1, max_length=MAX_PARTS, description="part numbers, each once"),
+    ]
+
+
 class MediaUpdate(Request):
     """`PATCH /api/media/{id}`: what is absent stays as it is."""
 
@@ -497,6 +506,7 @@ REQUESTS: tuple[type[Request], ...] = (
     ApiTokenRequest,
     UploadRequest,
     UploadCompletion,
+    UploadUrlsRequest,
     MediaUpdate,
     CollectionFields,
     CollectionUpdate,

@@ -103,14 +103,11 @@ def start_upload(
 ) -> Upload | MultipartUpload | DuplicateUpload:
     """Insert the pending media row and hand out a presigned PUT, or a multipart upload.
 
-    Every URL fixes what may be sent to it: storage refuses another size or type, and other
-    bytes than an announced checksum's. When the user already has a file with that checksum,
-    only `{"duplicate_of": id}` comes back, unless they asked to keep a copy.
+    When the user already has a file with that checksum, only `{"duplicate_of": id}` comes
+    back, unless they asked to keep a copy.
     """
     media_id = str(uuid.uuid4())
     key = upload_key(media_id)
-    expires_seconds = settings.storage.presign_expiry_seconds
-    expires_at = datetime.now(UTC) + timedelta(seconds=expires_seconds)
     multipart = upload.size_bytes > settings.uploads.multipart_threshold_bytes
     with pool.connection() as conn, conn.transaction():
         # Serialise one user's concurrent uploads so two of them cannot both squeeze under a
@@ -129,18 +126,9 @@ def start_upload(
             (media_id, owner_id, upload.title, upload.filename, upload.content_type,
              upload.kind, upload.size_bytes, key, upload.sha256),
         )  # fmt: skip
+    target = _Target(media_id, key, upload.content_type, upload.size_bytes, upload.sha256)
     if not multipart:
-        checksum = None if upload.sha256 is None else to_base64(upload.sha256)
-        url, headers = storage.presign_put(
-            key, upload.content_type, upload.size_bytes, expires_seconds, sha256_b64=checksum
-        )
-        return {
-            "media_id": media_id,
-            "method": "PUT",
-            "url": url,
-            "headers": headers,
-            "expires_at": expires_at,
-        }
+        return _presigned(settings, storage, target)
     try:
         upload_id = storage.start_multipart(
             key, upload.content_type, checksums=upload.sha256 is not None
@@ -151,27 +139,113 @@ def start_upload(
         with pool.connection() as conn:
             conn.execute("DELETE FROM media WHERE id = %s", (media_id,))
         raise
-    part_size = part_size_for(upload.size_bytes, settings.uploads.multipart_part_size_bytes)
+    return _presigned(settings, storage, target, upload_id)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where an upload's bytes go and what they must be: what its URLs are signed for."""
+
+    media_id: str
+    key: str
+    content_type: str
+    size_bytes: int
+    sha256: str | None
+
+
+def _presigned(
+    settings: Settings,
+    storage: Storage,
+    target: _Target,
+    upload_id: str | None = None,
+    only: set[int] | None = None,
+) -> Upload | MultipartUpload:
+    """A presigned PUT, or every part's (those in `only` when given) of a multipart upload.
+
+    Every URL fixes what may be sent to it: storage refuses another size or type, and other
+    bytes than an announced checksum's.
+    """
+    expires_seconds = settings.storage.presign_expiry_seconds
+    # Taken before signing, so that it is never later than the URLs' own expiry.
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires_seconds)
+    if upload_id is None:
+        checksum = None if target.sha256 is None else to_base64(target.sha256)
+        url, headers = storage.presign_put(
+            target.key, target.content_type, target.size_bytes, expires_seconds,
+            sha256_b64=checksum,
+        )  # fmt: skip
+        return {
+            "media_id": target.media_id,
+            "method": "PUT",
+            "url": url,
+            "headers": headers,
+            "expires_at": expires_at,
+        }
+    part_size = _part_size(settings, target.size_bytes)
     parts: list[UploadPart] = [
         {
             "part_number": number,
             "size": size,
-            "url": storage.presign_upload_part(key, upload_id, number, size, expires_seconds),
+            "url": storage.presign_upload_part(
+                target.key, upload_id, number, size, expires_seconds
+            ),
         }
-        for number, size in part_sizes(upload.size_bytes, part_size)
+        for number, size in part_sizes(target.size_bytes, part_size)
+        if only is None or number in only
     ]
     answer: MultipartUpload = {
-        "media_id": media_id,
+        "media_id": target.media_id,
         "upload_id": upload_id,
         "part_size": part_size,
         "parts": parts,
         "expires_at": expires_at,
     }
-    if upload.sha256 is not None:
+    if target.sha256 is not None:
         # Each part's PUT must carry x-amz-checksum-sha256 (its own SHA-256, base64): storage
-        # refuses a part without it or with other bytes.
+        # refuses a part without it or with other bytes (the upload was started so).
         answer["checksum_algorithm"] = CHECKSUM_ALGORITHM
     return answer
+
+
+def upload_urls(
+    settings: Settings,
+    pool: Pool,
+    storage: Storage,
+    owner_id: str,
+    media_id: str,
+    *,
+    parts: list[int] | None = None,
+) -> Upload | MultipartUpload:
+    """Fresh URLs for an upload still being sent, as `start_upload` answered (404 once done).
+
+    An interrupted upload is resumed with these once its first URLs expired, instead of being
+    sent again whole. `parts` limits a multipart answer to those parts.
+    """
+    with pool.connection() as conn, conn.transaction():
+        row = _pending_upload(conn, owner_id, media_id)
+        if row["status"] != "pending" or row["upload_key"] is None:
+            raise NotFound("no such upload")
+        key, upload_id = row["upload_key"], row["upload_id"]
+        # Without an upload id it is a single PUT, or a multipart upload already assembled: in
+        # both cases, once the object is there nothing is left to send (complete it instead).
+        if upload_id is None and storage.stat(key) is not None:
+            raise NotFound("no such upload")
+    target = _Target(
+        media_id, key, row["content_type"], int(row["size_bytes"]), row["announced_sha256"]
+    )
+    only = None
+    if parts is not None:
+        if upload_id is None:
+            raise BadRequest("a single PUT upload has no parts")
+        count = len(part_sizes(target.size_bytes, _part_size(settings, target.size_bytes)))
+        only = set(parts)
+        if len(only) != len(parts) or not only <= set(range(1, count + 1)):
+            raise BadRequest(f"this upload has parts 1 to {count}; list each at most once")
+    return _presigned(settings, storage, target, upload_id, only)
+
+
+def _part_size(settings: Settings, size: int) -> int:
+    return part_size_for(size, settings.uploads.multipart_part_size_bytes)
 
 
 def part_sizes(size: int, part_size: int) -> list[tuple[int, int]]:
@@ -223,7 +297,8 @@ def _check_pace(conn: DictConnection, owner_id: str, limits: UploadSettings) -> 
 
 def _pending_upload(conn: DictConnection, owner_id: str, media_id: str) -> dict[str, Any]:
     row = conn.execute(
-        "SELECT id, upload_key, upload_id, status, size_bytes, announced_sha256 FROM media"
+        "SELECT id, upload_key, upload_id, status, size_bytes, content_type, announced_sha256"
+        " FROM media"
         " WHERE id = %s AND owner_id = %s FOR UPDATE",
         (media_id, owner_id),
     ).fetchone()
@@ -255,8 +330,7 @@ def complete_upload(
             if body is None:
                 raise BadRequest("a multipart upload completes with its parts")
             parts = _check_parts(body.parts)
-            part_size = part_size_for(size, settings.uploads.multipart_part_size_bytes)
-            expected = len(part_sizes(size, part_size))
+            expected = len(part_sizes(size, _part_size(settings, size)))
             if [number for number, _ in parts] != list(range(1, expected + 1)):
                 raise BadRequest(f"this upload has parts 1 to {expected}; list each once")
             storage.complete_multipart(

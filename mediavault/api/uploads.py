@@ -1,4 +1,4 @@
-"""The presign function: start, complete and abort uploads that go straight to MinIO."""
+"""The presign function: start, re-sign, complete and abort uploads that go straight to MinIO."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
     """Every route of the presign function."""
     return [
         Endpoint("/api/uploads", ("POST",), create_upload),
+        Endpoint("/api/uploads/<uuid:media_id>/urls", ("POST",), refresh_urls),
         Endpoint("/api/uploads/<uuid:media_id>/complete", ("POST",), complete_upload),
         Endpoint("/api/uploads/<uuid:media_id>", ("DELETE",), abort_upload),
     ]
@@ -39,6 +40,21 @@ def create_upload(ctx: RequestContext) -> Response:
     # A duplicate starts nothing: 200 with the media that already holds these bytes.
     status = 200 if "duplicate_of" in body else 201
     return json_response(body, status=status, headers=NO_STORE)
+
+
+def refresh_urls(ctx: RequestContext, media_id: object) -> Response:
+    """POST /api/uploads/{id}/urls: fresh URLs for an upload still being sent."""
+    from mediavault.schemas import UploadUrlsRequest
+    from mediavault.uploads import upload_urls
+
+    user = ctx.user()
+    body = ctx.body(UploadUrlsRequest, optional=True)
+    parts = None if body is None else body.parts
+    services = ctx.services
+    answer = upload_urls(
+        ctx.settings, services.pool, services.storage, user.id, str(media_id), parts=parts
+    )
+    return json_response(answer, headers=NO_STORE)
 
 
 def complete_upload(ctx: RequestContext, media_id: object) -> Response:

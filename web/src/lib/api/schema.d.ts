@@ -124,6 +124,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/uploads/{media_id}/urls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Fresh presigned URLs for the caller's upload still being sent (its first ones expired) */
+        post: operations["refreshUploadUrls"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/uploads/{media_id}/complete": {
         parameters: {
             query?: never;
@@ -417,6 +434,11 @@ export interface components {
         CompletedPart: {
             part_number: number;
             etag: string;
+        };
+        /** @description `POST /api/uploads/{id}/urls`: which parts of a multipart upload to sign anew. */
+        UploadUrlsRequest: {
+            /** @description part numbers, each once */
+            parts: number[];
         };
         /** @description `PATCH /api/media/{id}`: what is absent stays as it is. */
         MediaUpdate: {
@@ -941,6 +963,39 @@ export interface operations {
             413: components["responses"]["Error"];
             415: components["responses"]["Error"];
             429: components["responses"]["Error"];
+        };
+    };
+    refreshUploadUrls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                media_id: components["parameters"]["MediaId"];
+            };
+            cookie?: never;
+        };
+        /** @description only these parts of a multipart upload; nothing for every part (or a single PUT) */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["UploadUrlsRequest"];
+            };
+        };
+        responses: {
+            /** @description Where to send the bytes, signed as when the upload started */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upload"] | components["schemas"]["MultipartUpload"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            415: components["responses"]["Error"];
         };
     };
     completeUpload: {
