@@ -120,7 +120,58 @@ def test_a_killed_upload_is_resumed_without_sending_any_stored_part_again(
     assert _unfinished_uploads(admin_storage, [m["id"] for m in media]) == []
 
 
-def test_an_interrupted_upload_whose_urls_expired_is_aborted_and_sent_again(
+def _interrupt_and_expire(
+    client_stack: ClientStack, alice: ApiUser, home: Path, big: Path, root: Path
+) -> dict[str, Any]:
+    """Stop an upload with Ctrl-C mid-way, then make its recorded URLs look long expired."""
+    record, status = _interrupt_during_multipart(client_stack, alice, home, big, root,
+                                                 signal.SIGINT)  # fmt: skip
+    assert status == 130  # Ctrl-C: stopped cleanly, between two chunks
+    # As if the run had been left for hours: its presigned URLs are no good any more.
+    database = home / ".local" / "state" / "mediavault" / "uploads.sqlite3"
+    expired = {**record["upload"], "expires_at": "2020-01-01T00:00:00+00:00"}
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE uploads SET upload = ? WHERE media_id = ?",
+                     (json.dumps(expired), record["media_id"]))  # fmt: skip
+    return record
+
+
+def _all_ready(client_stack: ClientStack, alice: ApiUser) -> dict[str, dict[str, Any]]:
+    media = all_media(client_stack, alice)
+    assert sorted(m["filename"] for m in media) == ["a.jpg", "b.jpg", "big.wav", "c.png"]
+    assert all(m["status"] == "ready" for m in media), [
+        (m["filename"], m["status"], m["error"]) for m in media
+    ]
+    return {m["filename"]: m for m in media}
+
+
+def test_an_interrupted_upload_whose_urls_expired_is_resumed_with_fresh_ones(
+    client_stack: ClientStack,
+    make_user: MakeUser,
+    admin_storage: Storage,
+    tmp_path: Path,
+) -> None:
+    alice = make_user()
+    files = _folder(tmp_path)
+    home = tmp_path / "home"
+    record = _interrupt_and_expire(client_stack, alice, home, files["big"], tmp_path)
+
+    rerun = client_stack.run(alice, home, "upload", str(tmp_path / "album"), "-r", "--wait")
+
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    [big_line] = [line for line in lines_with(rerun.stdout, "uploaded") if "big.wav" in line]
+    assert big_line.endswith("(resumed)")
+    # The same upload, signed anew: only the parts that were not stored went out again.
+    left = files["big"].stat().st_size - PART * len(record["parts"])
+    photos = sum(path.stat().st_size for key, path in files.items() if key != "big")
+    assert _sent_bytes(rerun.stdout) <= (left + photos) * 1.001 + 100
+    by_name = _all_ready(client_stack, alice)
+    assert by_name["big.wav"]["id"] == record["media_id"]
+    assert by_name["big.wav"]["sha256"] == sha256(files["big"])
+    assert _unfinished_uploads(admin_storage, [m["id"] for m in by_name.values()]) == []
+
+
+def test_an_expired_upload_the_server_no_longer_has_is_sent_again(
     client_stack: ClientStack,
     make_user: MakeUser,
     services: Services,
@@ -130,29 +181,20 @@ def test_an_interrupted_upload_whose_urls_expired_is_aborted_and_sent_again(
     alice = make_user()
     files = _folder(tmp_path)
     home = tmp_path / "home"
-    record, status = _interrupt_during_multipart(
-        client_stack, alice, home, files["big"], tmp_path, signal.SIGINT
-    )
-    assert status == 130  # Ctrl-C: stopped cleanly, between two chunks
-    # As if the run had been left for hours: its presigned URLs are no good any more.
-    database = home / ".local" / "state" / "mediavault" / "uploads.sqlite3"
-    expired = {**record["upload"], "expires_at": "2020-01-01T00:00:00+00:00"}
-    with sqlite3.connect(database) as conn:
-        conn.execute("UPDATE uploads SET upload = ? WHERE media_id = ?",
-                     (json.dumps(expired), record["media_id"]))  # fmt: skip
+    record = _interrupt_and_expire(client_stack, alice, home, files["big"], tmp_path)
+    # Given up meanwhile (as by an abort from elsewhere): no fresh URLs for it.
+    media_id = record["media_id"]
+    admin_storage.abort_multipart(f"uploads/{media_id}", record["upload"]["upload_id"])
+    with services.pool.connection() as conn:
+        conn.execute("DELETE FROM media WHERE id = %s", (media_id,))
 
     rerun = client_stack.run(alice, home, "upload", str(tmp_path / "album"), "-r", "--wait")
 
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    media = all_media(client_stack, alice)
-    assert sorted(m["filename"] for m in media) == ["a.jpg", "b.jpg", "big.wav", "c.png"]
-    assert all(m["status"] == "ready" for m in media), [
-        (m["filename"], m["status"], m["error"]) for m in media
-    ]
-    # The stale upload was given up, parts and row, not left to linger for a day.
-    assert record["media_id"] not in {m["id"] for m in media}
-    with services.pool.connection() as conn:
-        gone = conn.execute("SELECT 1 FROM media WHERE id = %s", (record["media_id"],)).fetchone()
-    assert gone is None
-    assert _unfinished_uploads(admin_storage, [record["media_id"]]) == []
-    assert _unfinished_uploads(admin_storage, [m["id"] for m in media]) == []
+    by_name = _all_ready(client_stack, alice)
+    assert by_name["big.wav"]["id"] != media_id  # a new upload, sent whole
+    assert by_name["big.wav"]["sha256"] == sha256(files["big"])
+    # The summary rounds to three digits.
+    assert _sent_bytes(rerun.stdout) >= files["big"].stat().st_size * 0.99
+    assert _unfinished_uploads(admin_storage, [media_id]) == []
+    assert _unfinished_uploads(admin_storage, [m["id"] for m in by_name.values()]) == []

@@ -131,6 +131,10 @@ class Api:
         """POST /api/uploads: an upload to send, or `{"duplicate_of": id}`."""
         return self._json("POST", "/api/uploads", json=dict(body), ok=(200, 201), resend=resend)
 
+    def upload_urls(self, media_id: str) -> dict[str, Any]:
+        """POST /api/uploads/{id}/urls: the unfinished upload with fresh URLs for every part."""
+        return self._json("POST", f"/api/uploads/{media_id}/urls")
+
     def complete_upload(
         self, media_id: str, parts: list[dict[str, object]] | None = None
     ) -> dict[str, Any]:

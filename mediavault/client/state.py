@@ -132,6 +132,10 @@ class ResumeState:
         self._set(item, "phase = 'started', media_id = ?, upload = ?, parts = '{}'",
                   (media_id, json.dumps(upload)))  # fmt: skip
 
+    def refreshed(self, item: Hashed, upload: dict[str, Any]) -> None:
+        """The same upload with fresh URLs; the parts already stored stay recorded."""
+        self._set(item, "phase = 'started', upload = ?", (json.dumps(upload),))
+
     def part_sent(self, item: Hashed, number: int, etag: str) -> None:
         """One part is in storage."""
         self._set(item, "parts = json_set(parts, '$.\"' || ? || '\"', ?)", (number, etag))

@@ -35,7 +35,8 @@ from mediavault.client.state import Hashed, Record, ResumeState
 from mediavault.client.transfer import Transfers
 from mediavault.client.twins import Twins
 
-# An unfinished upload is resumed while its URLs stay valid this much longer; else it starts over.
+# An unfinished upload is resumed with its URLs while they stay valid this much longer; else
+# with fresh ones for the same upload, and it starts over only when the server has it no more.
 RESUME_MARGIN = timedelta(minutes=5)
 # How far hashing may run ahead of the uploads: what was just read is still in the page cache
 # when it is sent.
@@ -316,8 +317,10 @@ class Uploader:
                 self._complete(item, media_id, upload, record.parts)
                 return Result(file, Outcome.UPLOADED, media_id, "resumed", resumed=True)
             expires = datetime.fromisoformat(str(upload["expires_at"]))
-            if expires - datetime.now(UTC) > RESUME_MARGIN:
-                self._send(item, upload, record.parts, counter)
+            expired = expires - datetime.now(UTC) <= RESUME_MARGIN
+            fresh = self._refresh(item, media_id) if expired else upload
+            if fresh is not None:
+                self._send(item, fresh, record.parts, counter)
                 return Result(file, Outcome.UPLOADED, media_id, "resumed", resumed=True)
         except ApiError as error:
             if error.status != 404:  # 404: the server gave it up itself
@@ -330,6 +333,21 @@ class Uploader:
         self.api.abort_upload(media_id)
         self.state.forget_upload(item)
         return None
+
+    def _refresh(self, item: Hashed, media_id: str) -> dict[str, Any] | None:
+        """The recorded upload with fresh URLs (its first ones ran out); None once it is gone.
+
+        The parts already stored are then not sent again: a long upload left overnight goes on
+        where it stopped.
+        """
+        try:
+            upload = self.api.upload_urls(media_id)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            return None  # given up or finished meanwhile: the caller sends it again
+        self.state.refreshed(item, upload)
+        return upload
 
     def _send(
         self, item: Hashed, upload: dict[str, Any], done: dict[int, str], counter: ByteCounter
