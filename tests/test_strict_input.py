@@ -47,6 +47,8 @@ def test_an_unknown_field_is_refused_and_named(presign: FlaskClient, alice: ApiU
             "presign", "POST", f"/api/uploads/{uuid.uuid4()}/complete",
             {"parts": [{"part_number": 1, "etag": "e", "size": 5}]}, "size",
         ),
+        ("presign", "POST", f"/api/uploads/{uuid.uuid4()}/urls", {"parts": [0]}, "parts"),
+        ("presign", "POST", f"/api/uploads/{uuid.uuid4()}/urls", {"part": [1]}, "part"),
         ("media", "PATCH", f"/api/media/{uuid.uuid4()}", {"owner_id": "x"}, "owner_id"),
         ("media", "PATCH", f"/api/media/{uuid.uuid4()}", {"tags": "a,b"}, "tags"),
         ("media", "PATCH", f"/api/media/{uuid.uuid4()}", {"tags": ["t"] * 51}, "tags"),
