@@ -1,4 +1,4 @@
-"""Starting, completing and aborting uploads: validation, the pending media row, presigned URLs."""
+"""Starting, re-signing, completing and aborting uploads: checks, the pending row, signed URLs."""
 
 from __future__ import annotations
 
@@ -160,11 +160,9 @@ def _presigned(
     upload_id: str | None = None,
     only: set[int] | None = None,
 ) -> Upload | MultipartUpload:
-    """A presigned PUT, or every part's (those in `only` when given) of a multipart upload.
-
-    Every URL fixes what may be sent to it: storage refuses another size or type, and other
-    bytes than an announced checksum's.
-    """
+    """A presigned PUT, or the part URLs (all, or those in `only`) of a multipart upload."""
+    # Every URL fixes what may be sent to it: storage refuses another size or type, and other
+    # bytes than an announced checksum's.
     expires_seconds = settings.storage.presign_expiry_seconds
     # Taken before signing, so that it is never later than the URLs' own expiry.
     expires_at = datetime.now(UTC) + timedelta(seconds=expires_seconds)
@@ -216,11 +214,9 @@ def upload_urls(
     *,
     parts: list[int] | None = None,
 ) -> Upload | MultipartUpload:
-    """Fresh URLs for an upload still being sent, as `start_upload` answered (404 once done).
-
-    An interrupted upload is resumed with these once its first URLs expired, instead of being
-    sent again whole. `parts` limits a multipart answer to those parts.
-    """
+    """Fresh URLs for an upload still being sent, in `start_upload`'s shape; 404 once done."""
+    # An interrupted upload is resumed with these once its first URLs have expired, rather than
+    # sent again whole; `parts` keeps the answer of a very large upload to what is missing.
     with pool.connection() as conn, conn.transaction():
         row = _pending_upload(conn, owner_id, media_id)
         if row["status"] != "pending" or row["upload_key"] is None:

@@ -335,11 +335,8 @@ class Uploader:
         return None
 
     def _refresh(self, item: Hashed, media_id: str) -> dict[str, Any] | None:
-        """The recorded upload with fresh URLs (its first ones ran out); None once it is gone.
-
-        The parts already stored are then not sent again: a long upload left overnight goes on
-        where it stopped.
-        """
+        """The recorded upload with fresh URLs (its first ones ran out); None once it is gone."""
+        # The parts already stored stay recorded: an upload left overnight goes on where it was.
         try:
             upload = self.api.upload_urls(media_id)
         except ApiError as error:
