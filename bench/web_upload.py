@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import httpx
 
@@ -164,8 +164,16 @@ def through_app(browser: Browser, web: WebStack, path: Path) -> tuple[float, dic
     return seconds, split
 
 
-def through_curl(web: WebStack, path: Path, parts_dir: Path, parallel: int) -> float:
-    """Seconds curl takes to PUT the parts (`parallel` at once) and complete the upload."""
+class StartedUpload(NamedTuple):
+    """A new user's upload of the bench file, as the curl and fetch sides start it."""
+
+    owner: str
+    token: str
+    answer: dict[str, Any]
+
+
+def started_upload(web: WebStack, path: Path) -> StartedUpload:
+    """A new user, their token and the presign answer for `path`."""
     owner, _ = web.new_user()
     with web.services.pool.connection() as conn:
         token = create_api_token(conn, owner, "bench").token
@@ -174,6 +182,12 @@ def through_curl(web: WebStack, path: Path, parts_dir: Path, parallel: int) -> f
     answer: dict[str, Any] = httpx.post(
         f"{web.url}/api/uploads", json=body, headers=auth, timeout=60
     ).json()
+    return StartedUpload(owner, token, answer)
+
+
+def through_curl(web: WebStack, path: Path, parts_dir: Path, parallel: int) -> float:
+    """Seconds curl takes to PUT the parts (`parallel` at once) and complete the upload."""
+    owner, token, answer = started_upload(web, path)
     assert "parts" in answer, answer
     commands = []
     with path.open("rb") as source:
@@ -227,14 +241,8 @@ FETCH_PARTS = """async ([parts, parallel]) => {
 
 def through_fetch(browser: Browser, web: WebStack, path: Path, parallel: int) -> float:
     """Seconds Chromium's fetch() takes to PUT the parts from the picked file, and complete."""
-    owner, _ = web.new_user()
-    with web.services.pool.connection() as conn:
-        token = create_api_token(conn, owner, "bench").token
+    owner, token, answer = started_upload(web, path)
     auth = {"Authorization": f"Bearer {token}"}
-    body = {"filename": path.name, "content_type": "audio/wav", "size_bytes": path.stat().st_size}
-    answer: dict[str, Any] = httpx.post(
-        f"{web.url}/api/uploads", json=body, headers=auth, timeout=60
-    ).json()
     context = browser.new_context()
     try:
         page = context.new_page()
