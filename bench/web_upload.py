@@ -242,6 +242,7 @@ FETCH_PARTS = """async ([parts, parallel]) => {
 def through_fetch(browser: Browser, web: WebStack, path: Path, parallel: int) -> float:
     """Seconds Chromium's fetch() takes to PUT the parts from the picked file, and complete."""
     owner, token, answer = started_upload(web, path)
+    assert "parts" in answer, answer
     auth = {"Authorization": f"Bearer {token}"}
     context = browser.new_context()
     try:
