@@ -173,7 +173,7 @@ class StartedUpload(NamedTuple):
 
 
 def started_upload(web: WebStack, path: Path) -> StartedUpload:
-    """A new user, their token and the presign answer for `path`."""
+    """A new user, their token and the multipart presign answer for `path`."""
     owner, _ = web.new_user()
     with web.services.pool.connection() as conn:
         token = create_api_token(conn, owner, "bench").token
@@ -182,13 +182,13 @@ def started_upload(web: WebStack, path: Path) -> StartedUpload:
     answer: dict[str, Any] = httpx.post(
         f"{web.url}/api/uploads", json=body, headers=auth, timeout=60
     ).json()
+    assert "parts" in answer, answer  # below the multipart threshold: use a larger --mib
     return StartedUpload(owner, token, answer)
 
 
 def through_curl(web: WebStack, path: Path, parts_dir: Path, parallel: int) -> float:
     """Seconds curl takes to PUT the parts (`parallel` at once) and complete the upload."""
     owner, token, answer = started_upload(web, path)
-    assert "parts" in answer, answer
     commands = []
     with path.open("rb") as source:
         for part in answer["parts"]:
@@ -242,7 +242,6 @@ FETCH_PARTS = """async ([parts, parallel]) => {
 def through_fetch(browser: Browser, web: WebStack, path: Path, parallel: int) -> float:
     """Seconds Chromium's fetch() takes to PUT the parts from the picked file, and complete."""
     owner, token, answer = started_upload(web, path)
-    assert "parts" in answer, answer
     auth = {"Authorization": f"Bearer {token}"}
     context = browser.new_context()
     try:
