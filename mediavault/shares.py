@@ -20,10 +20,6 @@ SHARE_PREFIX = "mvsh_"
 # work as N=2^17, p=1 for a quarter of the memory per concurrent unlock).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 3
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
-# Wrong passwords allowed per window: per client, and per link from everyone together.
-CLIENT_ATTEMPTS = 5
-LINK_ATTEMPTS = 100
-UNLOCK_WINDOW_SECONDS = 900
 
 _SHARE = """
 SELECT s.id, s.collection_id, s.password_hash IS NOT NULL AS has_password, s.allow_download,
@@ -130,54 +126,6 @@ def count_view(conn: DictConnection, share_id: str) -> None:
     """One more view of the link."""
     conn.execute(
         "UPDATE share_links SET view_count = view_count + 1, last_viewed_at = now() WHERE id = %s",
-        (share_id,),
-    )
-
-
-def reserve_unlock_attempt(conn: DictConnection, share_id: str, client: str) -> bool:
-    """Count one more password attempt for the client and the link before checking it.
-
-    Counting first, atomically, means concurrent guesses cannot all slip in before the count
-    catches up; a right password gives its attempt back. False once either limit is reached.
-    """
-    window = {"window": UNLOCK_WINDOW_SECONDS, "id": share_id, "client": client}
-    by_client = conn.execute(
-        "INSERT INTO share_unlock_failures (share_id, client, failures, window_started_at)"
-        " VALUES (%(id)s, %(client)s, 1, now()) ON CONFLICT (share_id, client) DO UPDATE SET"
-        " failures = CASE WHEN share_unlock_failures.window_started_at"
-        "   < now() - make_interval(secs => %(window)s) THEN 1"
-        "   ELSE share_unlock_failures.failures + 1 END,"
-        " window_started_at = CASE WHEN share_unlock_failures.window_started_at"
-        "   < now() - make_interval(secs => %(window)s) THEN now()"
-        "   ELSE share_unlock_failures.window_started_at END"
-        " RETURNING failures",
-        window,
-    ).fetchone()
-    by_link = conn.execute(
-        "UPDATE share_links SET"
-        " failed_unlocks = CASE WHEN unlock_window_started_at IS NULL"
-        "   OR unlock_window_started_at < now() - make_interval(secs => %(window)s)"
-        "   THEN 1 ELSE failed_unlocks + 1 END,"
-        " unlock_window_started_at = CASE WHEN unlock_window_started_at IS NULL"
-        "   OR unlock_window_started_at < now() - make_interval(secs => %(window)s)"
-        "   THEN now() ELSE unlock_window_started_at END"
-        " WHERE id = %(id)s RETURNING failed_unlocks",
-        window,
-    ).fetchone()
-    assert by_client is not None
-    assert by_link is not None
-    return bool(
-        by_client["failures"] <= CLIENT_ATTEMPTS and by_link["failed_unlocks"] <= LINK_ATTEMPTS
-    )
-
-
-def give_back_unlock_attempt(conn: DictConnection, share_id: str, client: str) -> None:
-    """The password was right: this client starts afresh and the link's count loses one."""
-    conn.execute(
-        "DELETE FROM share_unlock_failures WHERE share_id = %s AND client = %s", (share_id, client)
-    )
-    conn.execute(
-        "UPDATE share_links SET failed_unlocks = greatest(failed_unlocks - 1, 0) WHERE id = %s",
         (share_id,),
     )
 

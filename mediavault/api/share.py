@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Response
 
 from mediavault import sharepage
-from mediavault.errors import HTTPError, NotFound, Unauthorized
+from mediavault.errors import HTTPError, NotFound, TooManyRequests, Unauthorized
 from mediavault.tokens import cookie_signer
 from mediavault.web import Endpoint, RequestContext, json_response, set_cookie
 
@@ -26,28 +26,17 @@ _TOKEN = re.compile(r"mvsh_[A-Za-z0-9_\-]{40,60}")
 
 
 def _client_key(ctx: RequestContext, share_id: str) -> str:
-    """Who is guessing, as a hash of their address and the link (no address is stored).
-
-    The address is the one the nearest proxy saw (the last X-Forwarded-For entry, which a
-    client cannot choose), or the peer's own.
-    """
-    import hashlib
+    """Who is guessing: the address the nearest proxy saw (the last X-Forwarded-For entry,
+    which a client cannot choose), or the peer's own, as its network hashed with the link."""
+    from mediavault.share_unlocks import client_key
 
     route = ctx.request.access_route
-    address = route[-1] if route else (ctx.request.remote_addr or "")
-    return hashlib.sha256(f"{share_id}:{address}".encode()).hexdigest()[:32]
+    return client_key(share_id, route[-1] if route else (ctx.request.remote_addr or ""))
 
 
 def _signer(ctx: RequestContext) -> TimestampSigner:
     """The signer of the cookie that remembers an unlocked link."""
     return cookie_signer(ctx.settings.auth.session_secret, "share")
-
-
-class TooManyAttempts(HTTPError):
-    """Too many wrong passwords for this link; wait for the window to pass."""
-
-    status = 429
-    code = "too_many_attempts"
 
 
 class ShareMetrics:
@@ -191,19 +180,23 @@ class ShareApi:
         return Response(status=302, headers={"Location": target, **_PRIVATE})
 
     def _check_password(self, ctx: RequestContext, share: dict[str, Any], password: object) -> None:
-        from mediavault import shares
+        from mediavault import share_unlocks, shares
 
         share_id = str(share["id"])
         client = _client_key(ctx, share_id)
         with ctx.services.pool.connection() as conn:  # committed before the slow check starts
-            allowed = shares.reserve_unlock_attempt(conn, share_id, client)
-        if not allowed:
+            attempt = share_unlocks.reserve(conn, share_id, client)
+        if not attempt.allowed:
             self.metrics.unlock_failures.labels("rate_limited").inc()
-            raise TooManyAttempts("too many wrong passwords; try again in a few minutes")
+            raise TooManyRequests(
+                "too many wrong passwords from here; try again later",
+                retry_after=attempt.retry_after_seconds,
+                code="too_many_attempts",
+            )
         stored = share["password_hash"] or ""
         if isinstance(password, str) and shares.verify_password(password, stored):
             with ctx.services.pool.connection() as conn:
-                shares.give_back_unlock_attempt(conn, share_id, client)
+                share_unlocks.give_back(conn, share_id, client)
                 if shares.needs_rehash(stored):
                     shares.rehash(conn, share_id, password)
             return
@@ -263,6 +256,9 @@ class ShareApi:
             return Response(sharepage.not_found(nonce), 404, headers, mimetype="text/html")
         except HTTPError as error:
             page = sharepage.password_form(f"/s/{token}/unlock", nonce, error.message)
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after is not None:
+                headers = {**headers, "Retry-After": str(retry_after)}
             return Response(page, error.status, headers, mimetype="text/html")
         response = Response(status=303, headers={"Location": f"/s/{token}", **headers})
         self._set_unlocked(ctx, response, share, token)
