@@ -75,10 +75,18 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     share.add_argument("--password", action="store_true",
                        help="ask for a password (read from stdin if not a terminal)")  # fmt: skip
     share.add_argument("--allow-download", action="store_true", help="let visitors download")
-    download = commands.add_parser("download", help="download a media or a collection")
+    download = commands.add_parser(
+        "download", help="download a media or a collection",
+        description="Fetch originals into DIR, each checked against its SHA-256. Names from the"
+        " server are made safe (no folders, no hidden names, at most 255 bytes). A file already"
+        " in DIR under an item's name is left alone and reported as not overwritten (exit status"
+        " 1), unless --overwrite; an identical one counts as present.",
+    )  # fmt: skip
     download.add_argument("target", metavar="MEDIA|COLLECTION", help="an id, or a title")
     download.add_argument("directory", type=Path, metavar="DIR")
     download.add_argument("--concurrency", type=int, default=4, metavar="N")
+    download.add_argument("--overwrite", action="store_true",
+                          help="replace files in DIR that have an item's name")  # fmt: skip
 
 
 def run_client(args: argparse.Namespace) -> int:
@@ -101,6 +109,9 @@ def run_client(args: argparse.Namespace) -> int:
     except ClientError as error:
         _error(str(error))
         return 1
+    except OSError as error:  # a local file or folder: the message names it
+        _error(str(error))
+        return 1
 
 
 def _say(line: str) -> None:
@@ -110,7 +121,10 @@ def _say(line: str) -> None:
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"mediavault: {message}\n")
+    from mediavault.client.names import printable
+
+    # Messages can quote the server: nothing it sends may drive the terminal.
+    sys.stderr.write(f"mediavault: {printable(message)}\n")
 
 
 def _api(config: ClientConfig, connections: int = 8) -> Api:
@@ -293,16 +307,21 @@ def _download(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     display = display_for()
     try:
         items = items_of(api, args.target)
+        downloader = Downloader(api, transfers, display, args.concurrency,
+                                overwrite=args.overwrite)  # fmt: skip
         try:
-            fetched = Downloader(api, transfers, display, args.concurrency).run(
-                items, args.directory
-            )
+            fetched = downloader.run(items, args.directory)
         finally:
             display.close()
     finally:
         api.close()
         transfers.close()
     counts = {o: sum(1 for f in fetched if f.outcome == o) for o in
-              ("downloaded", "present", "skipped", "failed")}  # fmt: skip
-    _say("done: " + ", ".join(f"{n} {o}" for o, n in counts.items()) + f" into {args.directory}")
-    return 1 if counts["failed"] or counts["skipped"] else 0
+              ("downloaded", "present", "kept", "skipped", "failed")}  # fmt: skip
+    words = {"kept": "not overwritten"}
+    _say("done: " + ", ".join(f"{n} {words.get(o, o)}" for o, n in counts.items())
+         + f" into {args.directory}")  # fmt: skip
+    if counts["kept"]:
+        _error(f"{counts['kept']} not overwritten: a different file already has the name"
+               " (--overwrite replaces it)")  # fmt: skip
+    return 1 if counts["failed"] or counts["skipped"] or counts["kept"] else 0
