@@ -54,6 +54,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     upload = commands.add_parser("upload", help="upload files and folders, skipping duplicates")
     upload.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     upload.add_argument("-r", "--recursive", action="store_true", help="descend into folders")
+    upload.add_argument("--follow-symlinks", action="store_true",
+                        help="follow symbolic links found in folders")  # fmt: skip
     upload.add_argument("--collection", metavar="NAME", help="add everything to this collection")
     upload.add_argument("--tag", action="append", default=[], metavar="T", help="repeatable")
     upload.add_argument("--concurrency", type=int, default=4, metavar="N",
@@ -170,9 +172,9 @@ def _upload(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     if args.concurrency < 1:
         raise ClientError("--concurrency must be at least 1")
-    files, problems = scan(args.paths, recursive=args.recursive)
-    for problem in problems:
-        _error(problem)
+    scanned = scan(args.paths, recursive=args.recursive, follow_symlinks=args.follow_symlinks)
+    for line in scanned.problems + scanned.skipped:
+        _error(line)
     config = ClientConfig.load(environ)
     stop = threading.Event()
     connections = 2 * args.concurrency + 2
@@ -196,7 +198,7 @@ def _upload(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         started = time.monotonic()
         try:
             uploader = Uploader(api, transfers, state, display=display, options=options, stop=stop)
-            results, interrupted = uploader.run(files)
+            results, interrupted = uploader.run(scanned.files)
             seconds = time.monotonic() - started  # the upload, not the processing awaited
             if collection is not None and not interrupted:
                 ids = [r.media_id for r in results if r.media_id and r.outcome in
