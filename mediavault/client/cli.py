@@ -51,6 +51,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add the client's subcommands to `mediavault`'s parser."""
     login = commands.add_parser("login", help="save a server URL and API token for this user")
     login.add_argument("--url", help="the server, e.g. https://vault.example.org")
+    login.add_argument("--insecure", action="store_true",
+                       help="accept plain http:// to another machine (the token is readable"
+                       " by anyone on the way); remembered for this server")  # fmt: skip
     upload = commands.add_parser("upload", help="upload files and folders, skipping duplicates")
     upload.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     upload.add_argument("-r", "--recursive", action="store_true", help="descend into folders")
@@ -140,14 +143,22 @@ def _api(config: ClientConfig, connections: int = 8) -> Api:
 def _login(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import getpass
 
-    from mediavault.client.config import ClientConfig, normalise_url
+    from mediavault.client.config import (
+        ClientConfig,
+        insecure_allowed,
+        normalise_url,
+        refuse_plain_http,
+    )
 
-    url = args.url or environ.get("MEDIAVAULT_URL") or input("Server URL: ")
+    url = normalise_url(args.url or environ.get("MEDIAVAULT_URL") or input("Server URL: "))
+    allowed = args.insecure or insecure_allowed(environ)
+    if ClientConfig(url, "").insecure and not allowed:
+        raise refuse_plain_http(url, "`mediavault login --insecure`")  # before asking the token
     if sys.stdin.isatty():
         token = getpass.getpass("API token (from the web app's API tokens page): ")
     else:
         token = sys.stdin.readline()
-    config = ClientConfig(normalise_url(url), token.strip())
+    config = ClientConfig(url, token.strip(), allow_insecure=allowed)
     api = _api(config)
     try:
         user = api.me()
