@@ -104,8 +104,8 @@ def test_a_saved_insecure_login_covers_only_its_own_server(tmp_path: Path) -> No
 
 
 def test_what_counts_as_this_machine() -> None:
-    for host in ("127.0.0.1", "127.255.0.9", "::1", "localhost", "LOCALHOST", "::ffff:127.0.0.1"):
-        assert is_loopback(host), host
+    for here in ("127.0.0.1", "127.255.0.9", "::1", "localhost", "LOCALHOST", "::ffff:127.0.0.1"):
+        assert is_loopback(here), here
     wildcard = "0.0.0.0"  # noqa: S104  (not bound: a host name that is not this machine)
     for host in ("10.0.0.1", "192.168.1.2", "127.0.0.1.example.org", "localhost.example.org",
                  wildcard, "::", "vault.example.org", None, ""):  # fmt: skip

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import stat
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +83,12 @@ class Original:
 def items_of(api: Api, target: str) -> list[dict[str, Any]]:
     """The media a MEDIA or COLLECTION argument names: an id of either, or a collection's title."""
     if UUID.fullmatch(target):
-        for lookup in (lambda: [api.media(target)], lambda: _items(api.collection(target))):
+        lookups: tuple[Callable[[], list[dict[str, Any]]], ...] = (
+            lambda: [api.media(target)], lambda: _items(api.collection(target)),
+        )  # fmt: skip
+        for lookup in lookups:
             try:
-                found: list[dict[str, Any]] = lookup()
+                found = lookup()
             except ApiError as error:
                 if error.status != 404:
                     raise
