@@ -12,9 +12,9 @@ import pytest
 from mediavault.client.api import Api, RetryPolicy
 from mediavault.client.cli import duration, rate
 from mediavault.client.config import ClientConfig
-from mediavault.client.download import local_names
 from mediavault.client.errors import ApiError, ClientError, NotConfigured, RequestLost, Unreachable
 from mediavault.client.files import content_type_for
+from mediavault.client.names import local_names
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64

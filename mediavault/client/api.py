@@ -200,7 +200,10 @@ class Api:
         resend: bool = True,
     ) -> dict[str, Any]:
         response = self.request(method, path, json=json, params=params, ok=ok, resend=resend)
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
         if not isinstance(body, dict):
             raise ApiError(response.status_code, "unexpected", "the answer is not a JSON object")
         return body
@@ -210,7 +213,10 @@ class Api:
         while True:
             query = {**params, "cursor": cursor} if cursor else params
             page = self._json("GET", path, params=query)
-            yield from page["items"]
+            items = page.get("items")
+            if not isinstance(items, list):
+                raise ApiError(200, "unexpected", "the answer holds no list of items")
+            yield from items
             cursor = page.get("next_cursor")
             if not cursor:
                 return

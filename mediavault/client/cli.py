@@ -51,9 +51,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add the client's subcommands to `mediavault`'s parser."""
     login = commands.add_parser("login", help="save a server URL and API token for this user")
     login.add_argument("--url", help="the server, e.g. https://vault.example.org")
+    login.add_argument("--insecure", action="store_true",
+                       help="accept plain http:// to another machine (the token is readable"
+                       " by anyone on the way); remembered for this server")  # fmt: skip
     upload = commands.add_parser("upload", help="upload files and folders, skipping duplicates")
     upload.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     upload.add_argument("-r", "--recursive", action="store_true", help="descend into folders")
+    upload.add_argument("--follow-symlinks", action="store_true",
+                        help="follow symbolic links found in folders")  # fmt: skip
     upload.add_argument("--collection", metavar="NAME", help="add everything to this collection")
     upload.add_argument("--tag", action="append", default=[], metavar="T", help="repeatable")
     upload.add_argument("--concurrency", type=int, default=4, metavar="N",
@@ -75,10 +80,18 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     share.add_argument("--password", action="store_true",
                        help="ask for a password (read from stdin if not a terminal)")  # fmt: skip
     share.add_argument("--allow-download", action="store_true", help="let visitors download")
-    download = commands.add_parser("download", help="download a media or a collection")
+    download = commands.add_parser(
+        "download", help="download a media or a collection",
+        description="Fetch originals into DIR, each checked against its SHA-256. Names from the"
+        " server are made safe (no folders, no hidden names, at most 255 bytes). A file already"
+        " in DIR under an item's name is left alone and reported as not overwritten (exit status"
+        " 1), unless --overwrite; an identical one counts as present.",
+    )  # fmt: skip
     download.add_argument("target", metavar="MEDIA|COLLECTION", help="an id, or a title")
     download.add_argument("directory", type=Path, metavar="DIR")
     download.add_argument("--concurrency", type=int, default=4, metavar="N")
+    download.add_argument("--overwrite", action="store_true",
+                          help="replace files in DIR that have an item's name")  # fmt: skip
 
 
 def run_client(args: argparse.Namespace) -> int:
@@ -101,6 +114,9 @@ def run_client(args: argparse.Namespace) -> int:
     except ClientError as error:
         _error(str(error))
         return 1
+    except OSError as error:  # a local file or folder: the message names it
+        _error(str(error))
+        return 1
 
 
 def _say(line: str) -> None:
@@ -110,7 +126,10 @@ def _say(line: str) -> None:
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"mediavault: {message}\n")
+    from mediavault.client.names import printable
+
+    # Messages can quote the server: nothing it sends may drive the terminal.
+    sys.stderr.write(f"mediavault: {printable(message)}\n")
 
 
 def _api(config: ClientConfig, connections: int = 8) -> Api:
@@ -124,14 +143,22 @@ def _api(config: ClientConfig, connections: int = 8) -> Api:
 def _login(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import getpass
 
-    from mediavault.client.config import ClientConfig, normalise_url
+    from mediavault.client.config import (
+        ClientConfig,
+        insecure_allowed,
+        normalise_url,
+        refuse_plain_http,
+    )
 
-    url = args.url or environ.get("MEDIAVAULT_URL") or input("Server URL: ")
+    url = normalise_url(args.url or environ.get("MEDIAVAULT_URL") or input("Server URL: "))
+    allowed = args.insecure or insecure_allowed(environ)
+    if ClientConfig(url, "").insecure and not allowed:
+        raise refuse_plain_http(url, "`mediavault login --insecure`")  # before asking the token
     if sys.stdin.isatty():
         token = getpass.getpass("API token (from the web app's API tokens page): ")
     else:
         token = sys.stdin.readline()
-    config = ClientConfig(normalise_url(url), token.strip())
+    config = ClientConfig(url, token.strip(), allow_insecure=allowed)
     api = _api(config)
     try:
         user = api.me()
@@ -156,9 +183,9 @@ def _upload(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     if args.concurrency < 1:
         raise ClientError("--concurrency must be at least 1")
-    files, problems = scan(args.paths, recursive=args.recursive)
-    for problem in problems:
-        _error(problem)
+    scanned = scan(args.paths, recursive=args.recursive, follow_symlinks=args.follow_symlinks)
+    for line in scanned.problems + scanned.skipped:
+        _error(line)
     config = ClientConfig.load(environ)
     stop = threading.Event()
     connections = 2 * args.concurrency + 2
@@ -182,7 +209,7 @@ def _upload(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         started = time.monotonic()
         try:
             uploader = Uploader(api, transfers, state, display=display, options=options, stop=stop)
-            results, interrupted = uploader.run(files)
+            results, interrupted = uploader.run(scanned.files)
             seconds = time.monotonic() - started  # the upload, not the processing awaited
             if collection is not None and not interrupted:
                 ids = [r.media_id for r in results if r.media_id and r.outcome in
@@ -293,16 +320,21 @@ def _download(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     display = display_for()
     try:
         items = items_of(api, args.target)
+        downloader = Downloader(api, transfers, display, args.concurrency,
+                                overwrite=args.overwrite)  # fmt: skip
         try:
-            fetched = Downloader(api, transfers, display, args.concurrency).run(
-                items, args.directory
-            )
+            fetched = downloader.run(items, args.directory)
         finally:
             display.close()
     finally:
         api.close()
         transfers.close()
     counts = {o: sum(1 for f in fetched if f.outcome == o) for o in
-              ("downloaded", "present", "skipped", "failed")}  # fmt: skip
-    _say("done: " + ", ".join(f"{n} {o}" for o, n in counts.items()) + f" into {args.directory}")
-    return 1 if counts["failed"] or counts["skipped"] else 0
+              ("downloaded", "present", "kept", "skipped", "failed")}  # fmt: skip
+    words = {"kept": "not overwritten"}
+    _say("done: " + ", ".join(f"{n} {words.get(o, o)}" for o, n in counts.items())
+         + f" into {args.directory}")  # fmt: skip
+    if counts["kept"]:
+        _error(f"{counts['kept']} not overwritten: a different file already has the name"
+               " (--overwrite replaces it)")  # fmt: skip
+    return 1 if counts["failed"] or counts["skipped"] or counts["kept"] else 0

@@ -2,7 +2,7 @@
 
 MediaVaultError
 └── ClientError              the client could not do what was asked
-    ├── NotConfigured        no server URL or token (run `mediavault login`)
+    ├── NotConfigured        no usable server URL or token (or plain HTTP not accepted)
     ├── ApiError             the API answered with an error (status, code, message)
     ├── StorageRefused       storage refused a presigned request (status, message)
     ├── Unreachable          the server or storage did not answer, after retries
@@ -21,7 +21,7 @@ class ClientError(MediaVaultError):
 
 
 class NotConfigured(ClientError):
-    """No server URL or API token."""
+    """No server URL or API token, or a URL the token may not be sent to."""
 
 
 class ApiError(ClientError):

@@ -71,28 +71,80 @@ def describe(path: Path, name: str) -> LocalFile:
     return LocalFile(path, name, stat.st_size, stat.st_mtime_ns, content_type, refusal)
 
 
-def _walk(root: Path, recursive: bool) -> Iterator[Path]:
-    """Files under a folder, in name order; hidden files and folders (.DS_Store, .git) skipped."""
-    if not recursive:
-        yield from sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
-        return
-    for directory, folders, files in os.walk(root):  # symlinked folders are not followed
-        folders[:] = sorted(f for f in folders if not f.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                path = Path(directory) / name
-                if path.is_file():
-                    yield path
+@dataclass
+class Scanned:
+    """What a scan found: the files, the arguments that are not files, and what it left out."""
+
+    files: list[LocalFile]
+    problems: list[str]
+    skipped: list[str]
 
 
-def scan(paths: Iterable[Path], *, recursive: bool) -> tuple[list[LocalFile], list[str]]:
-    """Every file named or found, each once, in order; and the arguments that are not files."""
+@dataclass
+class _Walk:
+    """One folder argument being walked."""
+
+    base: Path  # names are shown relative to it
+    recursive: bool
+    follow_symlinks: bool
+    skipped: list[str]
+
+    def skip(self, path: Path, why: str) -> None:
+        self.skipped.append(f"{path.relative_to(self.base)}: {why}")
+
+
+def _walk(root: Path, walk: _Walk) -> Iterator[Path]:
+    """Files under a folder, each folder's own in name order before its subfolders'.
+
+    Hidden files and folders (.DS_Store, .git) are skipped, and symbolic links inside the folder
+    unless `follow_symlinks`: a link could lead anywhere. Followed, each folder is walked once
+    (by device and inode), so a link to a folder above ends instead of looping.
+    """
+    walked: set[tuple[int, int]] = set()
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            identity = os.stat(folder)
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as error:
+            walk.skip(folder, f"unreadable folder: {error.strerror}")
+            continue
+        if (identity.st_dev, identity.st_ino) in walked:
+            walk.skip(folder, "a folder already walked (a link loop, or a second link to it)")
+            continue
+        walked.add((identity.st_dev, identity.st_ino))
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.name.startswith("."):
+                continue
+            if entry.is_symlink() and not walk.follow_symlinks:
+                if walk.recursive or not entry.is_dir():  # folders are left out anyway
+                    walk.skip(path, "a symbolic link, not followed (--follow-symlinks follows it)")
+            elif entry.is_file():
+                yield path
+            elif entry.is_dir():
+                if walk.recursive:
+                    subfolders.append(path)
+            elif entry.is_symlink():
+                walk.skip(path, "a broken symbolic link")
+        pending += reversed(subfolders)
+
+
+def scan(paths: Iterable[Path], *, recursive: bool, follow_symlinks: bool = False) -> Scanned:
+    """Every file named or found, each once, in order; what is not a file; what was left out.
+
+    A path named on the command line is taken even when it is a symbolic link: it was asked for.
+    """
     found: dict[Path, LocalFile] = {}
-    problems = []
+    problems: list[str] = []
+    skipped: list[str] = []
     for argument in paths:
         path = Path(os.path.abspath(argument))
         if path.is_dir():
-            for file in _walk(path, recursive):
+            walk = _Walk(path.parent, recursive, follow_symlinks, skipped)
+            for file in _walk(path, walk):
                 resolved = Path(os.path.abspath(file))
                 name = str(file.relative_to(path.parent))
                 if resolved not in found:
@@ -102,4 +154,4 @@ def scan(paths: Iterable[Path], *, recursive: bool) -> tuple[list[LocalFile], li
                 found[path] = describe(path, str(argument))
         else:
             problems.append(f"{argument}: no such file or folder")
-    return list(found.values()), problems
+    return Scanned(list(found.values()), problems, skipped)

@@ -6,17 +6,23 @@ The API's token is never sent here: a presigned URL carries its own authorisatio
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
 from mediavault.client.api import TRANSIENT_STATUSES, USER_AGENT, RetryPolicy, retry_after, wait
-from mediavault.client.errors import FileChanged, Interrupted, StorageRefused, Unreachable
+from mediavault.client.errors import (
+    ClientError,
+    FileChanged,
+    Interrupted,
+    StorageRefused,
+    Unreachable,
+)
 
 CHUNK = 1024 * 1024
 Progress = Callable[[int], None]
@@ -135,14 +141,18 @@ class Transfers:
                 remaining -= len(chunk)
                 yield chunk
 
-    def download(self, url: str, target: Path, progress: Progress) -> tuple[int, str]:
-        """GET a URL into a file (written beside it, then moved); its size and SHA-256."""
-        partial = target.with_name(f".{target.name}.part")
+    def download(self, url: str, sink: BinaryIO, limit: int, progress: Progress) -> tuple[int, str]:
+        """GET a URL into an open file, rewritten from its start on a retry; its size and SHA-256.
+
+        More than `limit` bytes is refused: a server cannot fill the disk by understating a size.
+        """
         attempt = 0
         while True:
             attempt += 1
             received = 0
             digest = hashlib.sha256()
+            sink.seek(0)
+            sink.truncate()
             try:
                 with self._http.stream("GET", url) as response:
                     if response.status_code != 200:
@@ -153,21 +163,23 @@ class Transfers:
                             wait(self.stop, self.retry.delay(attempt, retry_after(response)))
                             continue
                         raise StorageRefused(response.status_code, _s3_message(response))
-                    with partial.open("wb") as file:
-                        for chunk in response.iter_bytes(CHUNK):
-                            if self.stop.is_set():
-                                raise Interrupted("stopped")
-                            file.write(chunk)
-                            digest.update(chunk)
-                            received += len(chunk)
-                            progress(len(chunk))
+                    for chunk in response.iter_bytes(CHUNK):
+                        if self.stop.is_set():
+                            raise Interrupted("stopped")
+                        if received + len(chunk) > limit:
+                            progress(-received)
+                            raise ClientError(f"storage sent more than the {limit} bytes announced")
+                        sink.write(chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        progress(len(chunk))
             except httpx.TransportError as error:
                 progress(-received)
                 if attempt >= self.retry.attempts:
                     raise Unreachable(f"storage did not send the file: {error!r}") from error
                 wait(self.stop, self.retry.delay(attempt))
                 continue
-            os.replace(partial, target)
+            sink.flush()
             return received, digest.hexdigest()
 
 
