@@ -63,13 +63,37 @@ def test_a_single_put_takes_only_the_announced_bytes(
     assert _stored(services.storage, key) == payload
 
 
-def test_a_known_checksum_is_a_duplicate_for_its_owner_only(
+def test_an_announced_checksum_whose_bytes_never_came_is_no_duplicate(
+    presign: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    digest = _sha(os.urandom(64))
+    phantom = _start(presign, alice, 64, digest)
+    assert phantom.status_code == 201
+    # The real upload of the same file is an upload, not "already in the vault".
+    real = _start(presign, alice, 64, digest)
+    assert real.status_code == 201, real.get_json()
+    assert real.get_json()["media_id"] != phantom.get_json()["media_id"]
+    # Bytes that arrived but are not checked yet (still processing) are no duplicate either.
+    with services.pool.connection() as conn:
+        conn.execute(
+            "UPDATE media SET status = 'processing' WHERE id = %s", (real.get_json()["media_id"],)
+        )
+    assert _start(presign, alice, 64, digest).status_code == 201
+
+
+def test_a_checked_file_is_a_duplicate_for_its_owner_only(
     presign: FlaskClient, alice: ApiUser, bob: ApiUser, services: Services
 ) -> None:
     digest = _sha(os.urandom(64))
     first = _start(presign, alice, 64, digest)
     assert first.status_code == 201
     media_id = first.get_json()["media_id"]
+    with services.pool.connection() as conn:  # as the worker leaves it once the bytes check out
+        conn.execute(
+            "UPDATE media SET status = 'ready', sha256 = announced_sha256, upload_key = NULL,"
+            " original_key = 'originals/x' WHERE id = %s",
+            (media_id,),
+        )
 
     again = _start(presign, alice, 64, digest)
     assert again.status_code == 200
