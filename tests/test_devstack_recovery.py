@@ -22,12 +22,23 @@ from mediavault.devstack.services import (
     url_ok,
     worker_spec,
 )
+from mediavault.devstack.supervisor import Backoff
 from tests.client_fixtures import photo
 from tests.devstack_fixtures import MEDIAVAULT, DevStack, alive, dev_environment, left_behind
 from tests.harness import binaries, layout_for, make_shared_dir, poll
 
 # Killed one after the other in the same stack: the infrastructure, the worker and a function.
 KILLED = ("worker", "nsqd", "minio", "postgres", "fn-media")
+
+
+def test_restarts_back_off_from_half_a_second_to_thirty_and_start_over_once_stable() -> None:
+    backoff = Backoff()
+    delays, delay = [], None
+    for _ in range(9):
+        delay = backoff.next_delay(delay, uptime=1.0)
+        delays.append(delay)
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert backoff.next_delay(30.0, uptime=60.0) == 0.5  # it had been up a minute
 
 
 @pytest.fixture(scope="module")
