@@ -8,7 +8,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,8 @@ import httpx
 import pytest
 
 from mediavault.devstack.guard import in_use, only_stack
-from mediavault.devstack.layout import default_tools_dir
 from mediavault.devstack.services import (
+    as_postgres_user,
     ensure_database,
     infrastructure,
     init_postgres_cluster,
@@ -25,30 +24,10 @@ from mediavault.devstack.services import (
     remove_postgres_cluster,
 )
 from mediavault.errors import MediaVaultError
-from tests.harness import (
-    ProcessGroup,
-    binaries,
-    free_port,
-    layout_for,
-    make_shared_dir,
-    poll,
-    stack_environment,
-)
+from tests.devstack_fixtures import MEDIAVAULT, dev_environment
+from tests.harness import ProcessGroup, binaries, layout_for, make_shared_dir, poll
 
-MEDIAVAULT = str(Path(sys.executable).parent / "mediavault")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def dev_environment(data_dir: Path) -> dict[str, str]:
-    """`make dev`'s settings with every port free and its own data directory."""
-    env = stack_environment(data_dir.parent)
-    return {
-        **env,
-        "MEDIAVAULT_DEV_DIR": str(data_dir),
-        "MEDIAVAULT_DEV_DISCORD_PORT": str(free_port()),
-        "WORKER_PORT": str(free_port()),
-        "MEDIAVAULT_TOOLS_DIR": str(default_tools_dir(os.environ)),
-    }
 
 
 def run_dev(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -170,3 +149,32 @@ def test_the_cluster_runs_without_opening_the_directories_above_it(clone: Path) 
         remove_postgres_cluster(layout)
     assert _modes(layout.data_dir) == before
     assert not data.exists()
+
+
+def test_a_killed_servers_lock_file_does_not_keep_postgresql_down(clone: Path) -> None:
+    layout = layout_for(dev_environment(clone / ".dev"))
+    layout.data_dir.mkdir()
+    processes = ProcessGroup(clone, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    # Another program of the server's user (PostgreSQL cannot tell it from a server).
+    other = subprocess.Popen([*as_postgres_user(), "sleep", "600"])
+    try:
+        init_postgres_cluster(layout, binaries())
+        [postgres] = [s for s in infrastructure(layout, binaries()) if s.name == "postgres"]
+        processes.start(postgres)
+        ensure_database(layout)
+        os.killpg(processes.running["postgres"].process.pid, signal.SIGKILL)
+        processes.running["postgres"].process.wait()
+        # The pid it names now belongs to another program, as pids are reused after a crash.
+        lock = postgres_data_dir(layout) / "postmaster.pid"
+        _, rest = lock.read_text().split("\n", 1)
+        lock.write_text(f"{other.pid}\n{rest}")
+
+        assert postgres.before_start is not None
+        postgres.before_start()
+        processes.start(postgres)
+        ensure_database(layout, deadline_seconds=20)
+    finally:
+        other.kill()
+        other.wait()
+        processes.stop_all()
+        remove_postgres_cluster(layout)

@@ -1,11 +1,9 @@
-"""`mediavault dev`: the whole local stack under honcho, initialised, until Ctrl-C."""
+"""`mediavault dev`: the whole local stack, initialised, restarted as needed, until Ctrl-C."""
 
 from __future__ import annotations
 
 import logging
 import os
-import shlex
-import signal
 import sys
 import threading
 from dataclasses import replace
@@ -26,6 +24,7 @@ from mediavault.devstack.services import (
     wait_until,
     worker_spec,
 )
+from mediavault.devstack.supervisor import Supervisor, printer_to_stdout
 from mediavault.provision import initialize
 from mediavault.routes import FUNCTIONS
 
@@ -48,9 +47,6 @@ def run_dev_stack(layout: StackLayout, binaries: Binaries) -> int:
 
 
 def _run(layout: StackLayout, binaries: Binaries) -> int:
-    from honcho.manager import Manager
-    from honcho.printer import Printer
-
     if init_postgres_cluster(layout, binaries):
         logger.info("created PostgreSQL cluster in %s", postgres_data_dir(layout))
     infra = _nsqd_after_nsqlookupd(infrastructure(layout, binaries))
@@ -66,17 +62,14 @@ def _run(layout: StackLayout, binaries: Binaries) -> int:
     functions = [*function_specs(layout, binaries), worker]
     reconcile = _after_init(reconcile_spec(layout, binaries), initialised)
     specs = [*infra, *functions, reconcile, gateway_spec(layout, binaries)]
-    manager = Manager(printer=Printer())
-    for spec in specs:
-        manager.add_process(
-            spec.name, "exec " + shlex.join(spec.argv), env={**os.environ, **spec.env}
-        )
+    supervisor = Supervisor(specs, os.environ, printer_to_stdout())
     watcher = threading.Thread(
-        target=_initialise_then_announce, args=(layout, infra, functions), daemon=True
+        target=_initialise_then_announce,
+        args=(layout, infra, functions, supervisor),
+        daemon=True,
     )
     watcher.start()
-    manager.loop()
-    return int(manager.returncode or 0)
+    return supervisor.run()
 
 
 def _after_init(spec: ServiceSpec, marker: Path) -> ServiceSpec:
@@ -100,7 +93,10 @@ def _nsqd_after_nsqlookupd(infra: list[ServiceSpec]) -> list[ServiceSpec]:
 
 
 def _initialise_then_announce(
-    layout: StackLayout, infra: list[ServiceSpec], functions: list[ServiceSpec]
+    layout: StackLayout,
+    infra: list[ServiceSpec],
+    functions: list[ServiceSpec],
+    supervisor: Supervisor,
 ) -> None:
     try:
         ensure_database(layout)
@@ -120,7 +116,7 @@ def _initialise_then_announce(
         wait_until(lambda: _answers(gateway), 30, "the gateway")
     except Exception:
         logger.exception("the local stack did not come up; stopping it")
-        os.kill(os.getpid(), signal.SIGTERM)
+        supervisor.stop(1)
         return
     signin = (
         '  Open it and press "Sign in with Discord": the development provider signs you in\n'

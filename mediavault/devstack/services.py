@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import shutil
@@ -11,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,8 @@ import httpx
 from mediavault.devstack.layout import PROJECT_ROOT, Binaries, StackLayout
 from mediavault.errors import MediaVaultError
 from mediavault.routes import FUNCTIONS
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class ServiceSpec:
     env: dict[str, str] = field(default_factory=dict)
     ready_status: int = 200
     stop_signal: int = signal.SIGTERM
+    # Run before each start, a restart after a crash included.
+    before_start: Callable[[], None] | None = None
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -119,6 +125,29 @@ def _initdb(layout: StackLayout, binaries: Binaries, data: Path, password_file: 
         password_file.unlink()
 
 
+def remove_stale_postmaster_pid(data: Path) -> None:
+    """Remove the lock file a killed server left, unless a server on `data` runs under its pid."""
+    # The server removes a stale file itself, unless its pid was given to another program
+    # since (pids are reused quickly in a container): then it refuses to start, forever.
+    lock = data / "postmaster.pid"
+    try:
+        pid = lock.read_text().split("\n", 1)[0].strip()
+    except FileNotFoundError:
+        return
+    if pid.isdigit() and _serves(int(pid), data):
+        return
+    lock.unlink(missing_ok=True)
+    logger.info("removed %s, left by a server that is gone (pid %s)", lock, pid or "none")
+
+
+def _serves(pid: int, data: Path) -> bool:
+    """True when the process is a server of this cluster (it works in its data directory)."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == data.resolve()
+    except OSError:  # gone, or another user's: not a server of a cluster we own
+        return False
+
+
 def remove_postgres_cluster(layout: StackLayout) -> None:
     """Delete the cluster's files, wherever they live (for throwaway stacks: the tests')."""
     link = layout.data_dir / "postgres"
@@ -185,6 +214,7 @@ def infrastructure(layout: StackLayout, binaries: Binaries) -> list[ServiceSpec]
             # SIGTERM is a "smart" shutdown that waits for pooled clients to leave; SIGINT is
             # the fast one: it disconnects them and stops cleanly.
             stop_signal=signal.SIGINT,
+            before_start=partial(remove_stale_postmaster_pid, postgres_data_dir(layout)),
         ),
         ServiceSpec(
             "nsqlookupd",

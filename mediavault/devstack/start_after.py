@@ -1,6 +1,6 @@
 """`python -m mediavault.devstack.start_after (--file PATH | --url URL) -- COMMAND…`."""
 
-# The local stack starts every process at once (honcho), but some must come after another: the
+# The local stack starts every process at once (its supervisor), but some must come after another:
 # worker and reconcile need the tables initialisation creates (the stack writes a file once `init`
 # is done), and nsqd must find nsqlookupd listening when it starts (else it retries only 15 s
 # later, and a topic created meanwhile logs an ERROR). This waits, then becomes the command.
