@@ -107,6 +107,9 @@ class AuthSettings:
     session_cookie_name: str
     session_cookie_domain: str
     session_max_age_seconds: int
+    signin_starts_per_client: int  # per SIGNIN_WINDOW_SECONDS, per client network
+    api_tokens_per_user: int  # live tokens at once
+    api_token_creates_per_user_per_hour: int
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,11 @@ class Settings:
                 session_cookie_domain=env.text("SESSION_COOKIE_DOMAIN", ""),
                 session_max_age_seconds=env.integer(
                     "SESSION_MAX_AGE_SECONDS", 30 * 24 * 3600, minimum=60
+                ),
+                signin_starts_per_client=env.integer("SIGNIN_STARTS_PER_CLIENT", 30, minimum=1),
+                api_tokens_per_user=env.integer("API_TOKENS_PER_USER", 100, minimum=1),
+                api_token_creates_per_user_per_hour=env.integer(
+                    "API_TOKEN_CREATES_PER_USER_PER_HOUR", 20, minimum=1
                 ),
             ),
             uploads=UploadSettings(

@@ -26,12 +26,11 @@ _TOKEN = re.compile(r"mvsh_[A-Za-z0-9_\-]{40,60}")
 
 
 def _client_key(ctx: RequestContext, share_id: str) -> str:
-    """Who is guessing: the address the nearest proxy saw (the last X-Forwarded-For entry,
-    which a client cannot choose), or the peer's own, as its network hashed with the link."""
+    """Who is guessing: their network, hashed with the link (no address is stored)."""
+    from mediavault.ratelimits import client_address
     from mediavault.share_unlocks import client_key
 
-    route = ctx.request.access_route
-    return client_key(share_id, route[-1] if route else (ctx.request.remote_addr or ""))
+    return client_key(share_id, client_address(ctx.request))
 
 
 def _signer(ctx: RequestContext) -> TimestampSigner:

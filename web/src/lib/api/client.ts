@@ -105,7 +105,8 @@ const id = encodeURIComponent;
 export const api = {
 	me: () => request<User>('GET', '/api/auth/me'),
 	logout: () => request<void>('POST', '/api/auth/logout'),
-	listTokens: () => request<Page<ApiToken>>('GET', '/api/auth/tokens'),
+	listTokens: (cursor?: string | null) =>
+		request<Page<ApiToken>>('GET', '/api/auth/tokens', { query: { cursor, limit: 100 } }),
 	createToken: (name: string) => request<ApiTokenCreated>('POST', '/api/auth/tokens', { body: { name } }),
 	deleteToken: (tokenId: string) => request<void>('DELETE', `/api/auth/tokens/${id(tokenId)}`),
 

@@ -79,7 +79,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The user's API tokens (without secrets) */
+        /** The user's API tokens (without secrets), oldest first */
         get: operations["listTokens"];
         put?: never;
         /** Create a personal API token (shown once) */
@@ -545,7 +545,7 @@ export interface components {
             size: number;
             url: string;
         };
-        /** @description Nothing to upload: the user already has these bytes (same SHA-256). */
+        /** @description Nothing to upload: the user already has these bytes, stored and checked (same SHA-256). */
         DuplicateUpload: {
             /** Format: uuid */
             duplicate_of: string;
@@ -791,6 +791,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             302: components["responses"]["Redirect"];
+            429: components["responses"]["Error"];
             503: components["responses"]["Error"];
         };
     };
@@ -856,7 +857,10 @@ export interface operations {
     };
     listTokens: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -872,6 +876,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiTokenList"];
                 };
             };
+            400: components["responses"]["Error"];
             401: components["responses"]["Error"];
         };
     };
@@ -900,7 +905,9 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
             415: components["responses"]["Error"];
+            429: components["responses"]["Error"];
         };
     };
     deleteToken: {
