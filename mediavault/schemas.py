@@ -260,11 +260,11 @@ class ApiTokenList(TypedDict):
     """The user's API tokens (one page)."""
 
     items: list[ApiToken]
-    next_cursor: None
+    next_cursor: str | None
 
 
 class DuplicateUpload(TypedDict):
-    """Nothing to upload: the user already has these bytes (same SHA-256)."""
+    """Nothing to upload: the user already has these bytes, stored and checked (same SHA-256)."""
 
     duplicate_of: Id
 

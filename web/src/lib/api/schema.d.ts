@@ -500,7 +500,7 @@ export interface components {
         /** @description The user's API tokens (one page). */
         ApiTokenList: {
             items: components["schemas"]["ApiToken"][];
-            next_cursor: null;
+            next_cursor: string | null;
         };
         /** @description A personal API token, without its secret. */
         ApiToken: {
