@@ -1,0 +1,176 @@
+"""The decoders' sandbox, seen from inside a decoder started the way a job starts ffmpeg."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from processing.confinement import Confinement, probe_confinement
+from processing.errors import ProcessingError
+from processing.limits import Limits
+from processing.runner import run_ffmpeg
+
+CREDENTIALS = {
+    "S3_ACCESS_KEY": "AKIAEXAMPLE", "S3_SECRET_KEY": "s3-secret-value",
+    "MINIO_ROOT_PASSWORD": "minio-root-secret", "POSTGRES_PASSWORD": "pg-secret-value",
+    "SESSION_SECRET": "session-secret-value", "DATABASE_URL": "postgresql://u:pg-secret@h/db",
+}  # fmt: skip
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="the full sandbox needs a root worker")
+
+# Started in place of ffmpeg (run_ffmpeg adds its -nostdin … words first): what it finds, as
+# JSON on stderr, where run_ffmpeg keeps the tail of the output.
+CHECKER = """
+import ctypes, json, os, socket, sys
+
+args = sys.argv[sys.argv.index("--check") + 1:]
+port, source, targets = int(args[0]), args[1], args[2:]
+
+
+def attempt(action):
+    try:
+        action()
+    except OSError as error:
+        return f"refused: {error.strerror or error}"
+    return "done"
+
+
+def write(path):
+    with open(path, "w") as file:
+        file.write("planted")
+
+
+def connect():
+    with socket.create_connection(("127.0.0.1", port), timeout=3):
+        pass
+
+
+def enter_network():
+    libc = ctypes.CDLL(None, use_errno=True)
+    handle = os.open("/proc/self/ns/net", os.O_RDONLY)
+    if libc.setns(handle, 0) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
+
+status = {}
+for line in open("/proc/self/status"):
+    key, _, value = line.partition(":")
+    status[key] = value.split()
+report = {
+    "environ": open("/proc/self/environ", "rb").read().decode("utf-8", "replace"),
+    "status": status,
+    "input": open(source).read(),
+    "connect": attempt(connect),
+    "setns": attempt(enter_network),
+    "writes": {target: attempt(lambda target=target: write(target)) for target in targets},
+}
+sys.stderr.write(json.dumps(report) + "\\n")
+"""
+
+
+@pytest.fixture(scope="module")
+def confinement() -> Confinement:
+    """What the worker's start-up finds on this machine."""
+    return probe_confinement()
+
+
+@pytest.fixture
+def loopback() -> Iterator[socket.socket]:
+    """A listening TCP port on loopback (a connect succeeds without an accept)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server
+
+
+def _job(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A job's scratch: the original, an output directory, and the fake ffmpeg."""
+    scratch = tmp_path / "job"
+    out = scratch / "video"
+    out.mkdir(parents=True)
+    source = scratch / "original"
+    source.write_text("the upload's bytes")
+    checker = tmp_path / "bin" / "ffmpeg"
+    checker.parent.mkdir()
+    checker.write_text(f"#!{sys.executable} -I\n{CHECKER}")
+    checker.chmod(0o755)
+    return source, out, checker
+
+
+@ROOT_ONLY
+def test_a_decoder_has_no_credentials_network_privileges_or_writes_outside_its_output(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    loopback: socket.socket,
+    confinement: Confinement,
+) -> None:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)  # the worker holds them; its decoders must not
+    source, out, checker = _job(tmp_path)
+    planted = [source.parent / "planted", Path(f"/tmp/planted-{uuid.uuid4().hex}"),
+               Path("/root/planted"), tmp_path / "planted"]  # fmt: skip
+    port = loopback.getsockname()[1]
+    sandbox = Limits(confinement=confinement).sandbox_for(None)
+
+    stats = run_ffmpeg(
+        [str(checker), "--check", str(port), str(source), str(out / "made"), *map(str, planted)],
+        timeout=60, sandbox=sandbox, reads=[source, checker], writes=[out],
+    )  # fmt: skip
+
+    report = json.loads(stats.stderr_tail.splitlines()[-1])
+    environ = report["environ"]
+    for name, value in CREDENTIALS.items():
+        assert name not in environ
+        assert value not in environ
+    assert sorted(v.split("=")[0] for v in environ.split("\0") if v) == ["LANG", "PATH"]
+    assert report["input"] == "the upload's bytes"
+    assert report["connect"].startswith("refused")
+    loopback.settimeout(0.5)
+    with pytest.raises(TimeoutError):
+        loopback.accept()  # nobody reached the port
+    assert report["setns"].startswith("refused")
+    status = report["status"]
+    assert status["Uid"] == ["65534"] * 4
+    assert status["Gid"] == ["65534"] * 4
+    assert status["Groups"] == []
+    for capabilities in ("CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"):
+        assert int(status[capabilities][0], 16) == 0, capabilities
+    assert status["NoNewPrivs"] == ["1"]
+    assert status["Seccomp"] == ["2"]
+    assert report["writes"].pop(str(out / "made")) == "done"
+    assert (out / "made").read_text() == "planted"
+    for target, outcome in report["writes"].items():
+        assert outcome.startswith("refused"), target
+        assert not Path(target).exists(), target
+
+
+@ROOT_ONLY
+def test_ffmpeg_asked_for_a_url_reaches_no_network(
+    loopback: socket.socket, confinement: Confinement
+) -> None:
+    port = loopback.getsockname()[1]
+    args = ["ffmpeg", "-v", "error", "-i", f"http://127.0.0.1:{port}/x.mp4", "-f", "null", "-"]
+    with pytest.raises(ProcessingError):
+        run_ffmpeg(args, timeout=20, sandbox=Limits(confinement=confinement).sandbox_for(None))
+    loopback.settimeout(0.5)
+    with pytest.raises(TimeoutError):
+        loopback.accept()
+
+
+def test_each_protection_the_platform_refuses_is_logged_once_with_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="processing.confinement")
+    found = probe_confinement(python="/nonexistent/python3")
+    assert not found.seccomp
+    assert not found.isolate
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    missing = [m for m in warnings if "/nonexistent/python3 is not installed" in m]
+    assert len(missing) == 1
+    assert "no seccomp filter and no namespaces" in missing[0]
+    assert len(warnings) == len(set(warnings))  # each said once
