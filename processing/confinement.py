@@ -11,6 +11,7 @@ every job (`Limits`, `Sandbox`).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
@@ -35,6 +36,7 @@ DECODER_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 _SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
                 "/dev", "/sys")  # fmt: skip
 _PROBE_SECONDS = 20
+_PR_SET_DUMPABLE = 4
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,11 @@ def setup_failure(returncode: int, stderr: str) -> TransientProcessingError | No
 def probe_confinement(
     uid: int = NOBODY, gid: int = NOBODY, *, python: str = SYSTEM_PYTHON
 ) -> Confinement:
-    """Try each protection once; log each one this platform cannot apply, and why."""
+    """Try each protection once; log each one this platform cannot apply, and why.
+
+    A worker that is not root also makes itself not dumpable, so that decoders sharing its uid
+    cannot read its environment or memory through /proc.
+    """
     setpriv = shutil.which("setpriv")
     found = Confinement(setpriv=setpriv, python=python, base_reads=base_reads())
     if setpriv is None:
@@ -126,6 +132,7 @@ def probe_confinement(
         found = _try(found, "isolate", "no mount, network and PID namespaces of their own")
     if os.geteuid() != 0:
         _missing(f"decoders share the worker's uid {os.geteuid()}", "the worker is not root")
+        _hide_from_own_uid()
     elif setpriv is not None:
         user = replace(found, user=(uid, gid))
         # The photo child's Python must run as that uid too (the probe runs the worker's).
@@ -142,6 +149,14 @@ def probe_confinement(
         "on" if found.seccomp else "off", "on" if found.isolate else "off",
     )  # fmt: skip
     return found
+
+
+def _hide_from_own_uid() -> None:
+    """Make the worker not dumpable: its /proc environ and memory become root's alone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        why = os.strerror(ctypes.get_errno())
+        _missing("decoders of the worker's uid can read its environment in /proc", why)
 
 
 def base_reads() -> tuple[str, ...]:

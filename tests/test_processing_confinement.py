@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,7 @@ CREDENTIALS = {
     "MINIO_ROOT_PASSWORD": "minio-root-secret", "POSTGRES_PASSWORD": "pg-secret-value",
     "SESSION_SECRET": "session-secret-value", "DATABASE_URL": "postgresql://u:pg-secret@h/db",
 }  # fmt: skip
+ROOT = Path(__file__).resolve().parent.parent
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="the full sandbox needs a root worker")
 
 # Started in place of ffmpeg (run_ffmpeg adds its -nostdin … words first): what it finds, as
@@ -174,3 +178,87 @@ def test_each_protection_the_platform_refuses_is_logged_once_with_why(
     assert len(missing) == 1
     assert "no seccomp filter and no namespaces" in missing[0]
     assert len(warnings) == len(set(warnings))  # each said once
+
+
+# A worker that is not root (the container images, the Kubernetes Jobs): run as uid 10001 with
+# Debian's python3, it starts a decoder that looks for its launcher's secrets and the network.
+NON_ROOT_LAUNCHER = """
+import json, os, subprocess, sys
+from pathlib import Path
+
+sys.path.insert(0, sys.argv[1])
+from processing.confinement import probe_confinement
+from processing.limits import Limits
+
+folder = Path(sys.argv[2])
+checker = folder / "checker.py"
+checker.write_text(sys.argv[3])
+sandbox = Limits(confinement=probe_confinement()).sandbox_for(None)
+command = sandbox.command(["/usr/bin/python3", "-I", str(checker), str(os.getpid()), sys.argv[4]],
+                          reads=[checker], writes=[folder])
+done = subprocess.run(command, env=sandbox.env, capture_output=True, check=True)
+sys.stdout.write(done.stdout.decode())
+"""
+NON_ROOT_CHECKER = """
+import json, os, socket, sys
+
+launcher, port = sys.argv[1], int(sys.argv[2])
+
+
+def attempt(action):
+    try:
+        action()
+    except OSError as error:
+        return f"refused: {error.strerror or error}"
+    return "done"
+
+
+def connect():
+    with socket.create_connection(("127.0.0.1", port), timeout=3):
+        pass
+
+
+status = {}
+for line in open("/proc/self/status"):
+    key, _, value = line.partition(":")
+    status[key] = value.split()
+print(json.dumps({
+    "environ": open("/proc/self/environ", "rb").read().decode("utf-8", "replace"),
+    "launcher": attempt(lambda: open(f"/proc/{launcher}/environ", "rb").read()),
+    "connect": attempt(connect),
+    "status": status,
+}))
+"""
+
+
+@ROOT_ONLY
+@pytest.mark.skipif(not os.access("/usr/bin/python3", os.X_OK), reason="no Debian python3")
+def test_a_non_root_workers_decoders_still_get_no_credentials_nor_network(
+    loopback: socket.socket,
+) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="mediavault-non-root-"))
+    try:
+        os.chown(folder, 10001, 10001)
+        launcher = subprocess.run(
+            ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups", "--",
+             "/usr/bin/python3", "-I", "-c", NON_ROOT_LAUNCHER, str(ROOT), str(folder),
+             NON_ROOT_CHECKER, str(loopback.getsockname()[1])],
+            env={"PATH": "/usr/bin:/bin", **CREDENTIALS}, capture_output=True, check=False,
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert launcher.returncode == 0, launcher.stderr.decode()
+    report = json.loads(launcher.stdout)
+    for value in CREDENTIALS.values():
+        assert value not in report["environ"]
+    assert report["launcher"].startswith("refused")  # the worker is not dumpable
+    assert report["connect"].startswith("refused")  # the seccomp filter: no AF_INET sockets
+    loopback.settimeout(0.5)
+    with pytest.raises(TimeoutError):
+        loopback.accept()
+    status = report["status"]
+    assert status["Uid"][0] == "10001"
+    assert int(status["CapEff"][0], 16) == 0
+    assert status["NoNewPrivs"] == ["1"]
+    assert status["Seccomp"] == ["2"]
