@@ -40,9 +40,9 @@ def _clip(path: Path) -> Path:
     return path
 
 
-def _timed(action: Callable[[], object]) -> float:
+def _timed(action: Callable[[Sandbox], object], sandbox: Sandbox) -> float:
     started = time.perf_counter()
-    action()
+    action(sandbox)
     return time.perf_counter() - started
 
 
@@ -63,18 +63,23 @@ def main() -> None:
         media = MediaInput.open(_clip(work / "clip.mp4"))
         probe = probe_file(media)
         photo = MediaInput.open(photo_like(work / "photo.jpg"))
-        out = work / "out"
-        out.mkdir()
-        x265 = transcode_args(media, out / "hevc.mp4", probe,
-                              TranscodeOptions(encoder="libx265", preset="ultrafast"))  # fmt: skip
+        options = TranscodeOptions(encoder="libx265", preset="ultrafast")
         sandboxes = {
             "bare": Limits().sandbox_for(probe),
             "confined": Limits(confinement=confinement).sandbox_for(probe),
         }
+        outs = {id(sandbox): work / kind for kind, sandbox in sandboxes.items()}  # one each
+
+        def encode(sandbox: Sandbox) -> None:
+            out = outs[id(sandbox)]
+            out.mkdir(exist_ok=True)
+            args = transcode_args(media, out / "hevc.mp4", probe, options)
+            _run(sandbox, args, [media.path], [out])
+
         commands: dict[str, Callable[[Sandbox], object]] = {
             "ffprobe": lambda s: probe_file(media, sandbox=s),
-            "x265 2 s 720p": lambda s: _run(s, x265, [media.path], [out]),
-            "photo 12 MP": lambda s: render_photo(photo, out / "photo", sandbox=s),
+            "x265 2 s 720p": encode,
+            "photo 12 MP": lambda s: render_photo(photo, outs[id(s)] / "photo", sandbox=s),
         }
         times: dict[tuple[str, str], list[float]] = {}
         for name, command in commands.items():
@@ -83,7 +88,7 @@ def main() -> None:
             for number in range(args.rounds):
                 kinds = list(sandboxes) if number % 2 == 0 else list(reversed(sandboxes))
                 for kind in kinds:
-                    seconds = _timed(lambda c=command, k=kind: c(sandboxes[k]))
+                    seconds = _timed(command, sandboxes[kind])
                     times.setdefault((name, kind), []).append(seconds)
         print(f"\nmedians of {args.rounds} alternating rounds")
         print(f"{'command':<16}{'bare s':>10}{'confined s':>12}{'ratio':>8}{'added ms':>10}")

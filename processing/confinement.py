@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 from processing.errors import TransientProcessingError
 
@@ -57,10 +58,10 @@ class Confinement:
             words += [self.python, "-I", str(LAUNCHER)]
             if self.isolate:
                 words.append("--isolate")
-                for path in self._reads(argv[0], reads):
-                    words += ["--read", path]
-                for path in writes:
-                    words += ["--write", str(path)]
+                for seen in self._reads(argv[0], reads):
+                    words += ["--read", seen]
+                for folder in writes:
+                    words += ["--write", str(folder)]
             if self.seccomp:
                 words.append("--seccomp")
             words.append("--")
@@ -136,11 +137,11 @@ def probe_confinement(
     elif setpriv is not None:
         user = replace(found, user=(uid, gid))
         # The photo child's Python must run as that uid too (the probe runs the worker's).
-        why = _fails(user.wrap([sys.executable, "-I", "-c", ""], [], []))
-        if why is None:
+        refused = _fails(user.wrap([sys.executable, "-I", "-c", ""], [], []))
+        if refused is None:
             found = user
         else:
-            _missing(f"decoders keep uid 0 (switching to {uid}:{gid} failed)", why)
+            _missing(f"decoders keep uid 0 (switching to {uid}:{gid} failed)", refused)
     if found.user is not None and not found.isolate:
         log.info("decoders see the worker's file system, within their uid's permissions")
     log.info(
@@ -166,8 +167,13 @@ def base_reads() -> tuple[str, ...]:
     return tuple(_outermost(paths))
 
 
-def _try(found: Confinement, protection: str, without: str) -> Confinement:
-    candidate = replace(found, **{protection: True})
+def _try(
+    found: Confinement, protection: Literal["seccomp", "isolate"], without: str
+) -> Confinement:
+    if protection == "seccomp":
+        candidate = replace(found, seccomp=True)
+    else:
+        candidate = replace(found, isolate=True)
     why = _fails(candidate.wrap([_true()], [], []))
     if why is None:
         return candidate

@@ -1,8 +1,9 @@
 """The child process that decodes one photo with Pillow; started by `processing.photos` only.
 
-It runs under the job's Sandbox (address space, CPU time, niceness, no network), so a hostile
-picture that makes a decoder misbehave takes down this process alone. Order of work: open with
-the one Pillow plugin the sniffed format names, refuse the pixel count from the header, read the
+It runs under the job's Sandbox (address space, CPU time, niceness, and the confinement of
+`processing.confinement`: no credentials, no privileges, no network), so a hostile picture
+that makes a decoder misbehave takes down this process alone. Order of work: open with the one
+Pillow plugin the sniffed format names, refuse the pixel count from the header, read the
 capture metadata, and only then decode (JPEG at a reduced scale where that is enough), turn
 upright, convert to sRGB and write the derived pictures, which carry no metadata at all.
 Prints one JSON object on stdout.

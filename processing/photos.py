@@ -2,8 +2,9 @@
 
 Pillow decodes, in a child process (`processing.photo_child`) started under the job's Sandbox,
 so that the worker itself never decodes a hostile picture: the child's address space and CPU
-time are bounded, it has no network, and the pixel cap is checked from the header before it
-decodes anything. Only the format the bytes were sniffed as may open the file.
+time are bounded, it is confined like ffmpeg (`processing.confinement`), and the pixel cap is
+checked from the header before it decodes anything. Only the format the bytes were sniffed as
+may open the file.
 """
 
 from __future__ import annotations

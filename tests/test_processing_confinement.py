@@ -12,12 +12,13 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from processing.confinement import Confinement, probe_confinement
-from processing.errors import ProcessingError
+from processing.errors import ProcessingError, TransientProcessingError
 from processing.limits import Limits
 from processing.runner import run_ffmpeg
 
@@ -262,3 +263,16 @@ def test_a_non_root_workers_decoders_still_get_no_credentials_nor_network(
     assert int(status["CapEff"][0], 16) == 0
     assert status["NoNewPrivs"] == ["1"]
     assert status["Seccomp"] == ["2"]
+
+
+@ROOT_ONLY
+def test_a_sandbox_that_cannot_be_set_up_is_a_transient_failure(
+    tmp_path: Path, confinement: Confinement
+) -> None:
+    if not confinement.isolate:
+        pytest.skip("no namespaces here")
+    # A system directory gone since start-up: the decoder's view cannot be built.
+    broken = replace(confinement, base_reads=(*confinement.base_reads, str(tmp_path / "gone")))
+    sandbox = Limits(confinement=broken).sandbox_for(None)
+    with pytest.raises(TransientProcessingError, match="decoder sandbox could not be set up"):
+        run_ffmpeg(["ffmpeg", "-version"], timeout=30, sandbox=sandbox)
