@@ -85,6 +85,20 @@ class Confinement:
             for path in (*reads, *writes):
                 _traversable(path.parent)
 
+    def reclaim(self, writes: Sequence[Path]) -> None:
+        """Take the decoder's output back: only regular files and folders, owned by the worker.
+
+        Run once the decoder has ended. A symlink it left (to a file only root can read) would
+        otherwise be followed by the worker when it stores the outputs.
+        """
+        if self.user is None:
+            return
+        for folder in writes:
+            for parent, folders, files in os.walk(folder):
+                for name in (*folders, *files):
+                    _reclaim(Path(parent) / name)
+            os.chown(folder, os.geteuid(), os.getegid())
+
     def _privileges(self) -> list[str]:
         if self.user is None:
             return ["--inh-caps=-all", "--ambient-caps=-all", "--no-new-privs"]
@@ -209,6 +223,16 @@ def _outermost(paths: Sequence[str]) -> list[str]:
         if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
             kept.append(path)
     return kept
+
+
+def _reclaim(path: Path) -> None:
+    info = path.lstat()
+    plain = stat.S_ISDIR(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink == 1)
+    if not plain:  # a symlink, a device, a fifo, or a hard link to someone else's file
+        log.warning("removed %s, which a decoder left in its output", path.name)
+        path.unlink()
+        return
+    os.chown(path, os.geteuid(), os.getegid(), follow_symlinks=False)
 
 
 def _traversable(directory: Path) -> None:

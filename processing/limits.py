@@ -68,6 +68,11 @@ class Sandbox:
         self.confinement.prepare(reads, writes)
         return [*words, *self.confinement.wrap(tool, reads, writes)]
 
+    def reclaim(self, writes: Sequence[Path]) -> None:
+        """After the tool ended: its output directories hold only plain files of the worker's."""
+        if self.confinement is not None:
+            self.confinement.reclaim(writes)
+
     @property
     def env(self) -> dict[str, str]:
         """The whole environment of the tool: nothing of the worker's (no credentials)."""

@@ -89,7 +89,10 @@ def render_photo(
         str(media.path),
     ], reads=[media.path], writes=[out_dir])  # fmt: skip
     started = time.monotonic()
-    done = _run(argv, timeout, on_heartbeat, heartbeat_interval, limits)
+    try:
+        done = _run(argv, timeout, on_heartbeat, heartbeat_interval, limits)
+    finally:
+        limits.reclaim([out_dir])
     seconds = time.monotonic() - started
     stderr = done.stderr.decode("utf-8", "replace").strip()[-_STDERR_LIMIT:]
     if done.returncode == _EXIT_TOO_LARGE:

@@ -162,6 +162,7 @@ def run_ffmpeg(
             ) from None
         finally:
             _kill_group(proc)
+            limits.reclaim(writes)
         tail = _tail(errfile)
     wall = time.monotonic() - start
     if limits.cpu_seconds is not None and cpu_seconds >= limits.cpu_seconds:

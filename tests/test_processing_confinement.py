@@ -36,7 +36,7 @@ CHECKER = """
 import ctypes, json, os, socket, sys
 
 args = sys.argv[sys.argv.index("--check") + 1:]
-port, source, targets = int(args[0]), args[1], args[2:]
+port, source, secret, targets = int(args[0]), args[1], args[2], args[3:]
 
 
 def attempt(action):
@@ -75,6 +75,7 @@ report = {
     "connect": attempt(connect),
     "setns": attempt(enter_network),
     "writes": {target: attempt(lambda target=target: write(target)) for target in targets},
+    "link": attempt(lambda: os.symlink(secret, os.path.dirname(targets[0]) + "/hevc.mp4")),
 }
 sys.stderr.write(json.dumps(report) + "\\n")
 """
@@ -122,8 +123,12 @@ def test_a_decoder_has_no_credentials_network_privileges_or_writes_outside_its_o
     port = loopback.getsockname()[1]
     sandbox = Limits(confinement=confinement).sandbox_for(None)
 
+    secret = tmp_path / "root-only"
+    secret.write_text("root's secret")
+    secret.chmod(0o600)
     stats = run_ffmpeg(
-        [str(checker), "--check", str(port), str(source), str(out / "made"), *map(str, planted)],
+        [str(checker), "--check", str(port), str(source), str(secret), str(out / "made"),
+         *map(str, planted)],
         timeout=60, sandbox=sandbox, reads=[source, checker], writes=[out],
     )  # fmt: skip
 
@@ -149,6 +154,10 @@ def test_a_decoder_has_no_credentials_network_privileges_or_writes_outside_its_o
     assert status["Seccomp"] == ["2"]
     assert report["writes"].pop(str(out / "made")) == "done"
     assert (out / "made").read_text() == "planted"
+    assert (out / "made").stat().st_uid == os.geteuid()  # the worker's again, once it ended
+    # A symlink left as an output would make the worker store what only root may read.
+    assert report["link"] == "done"
+    assert not (out / "hevc.mp4").is_symlink()
     for target, outcome in report["writes"].items():
         assert outcome.startswith("refused"), target
         assert not Path(target).exists(), target
