@@ -11,6 +11,7 @@ Usage: .venv/bin/python bench/sandbox.py [--rounds N]
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,10 +41,14 @@ def _clip(path: Path) -> Path:
     return path
 
 
-def _timed(action: Callable[[Sandbox], object], sandbox: Sandbox) -> float:
+def _timed(action: Callable[[Sandbox], object], sandbox: Sandbox) -> tuple[float, float]:
+    """Wall and CPU seconds (the children's, steadier on a loaded machine) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     action(sandbox)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def _run(sandbox: Sandbox, argv: list[str], reads: list[Path], writes: list[Path]) -> None:
@@ -81,22 +86,25 @@ def main() -> None:
             "x265 2 s 720p": encode,
             "photo 12 MP": lambda s: render_photo(photo, outs[id(s)] / "photo", sandbox=s),
         }
-        times: dict[tuple[str, str], list[float]] = {}
+        times: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for name, command in commands.items():
             for sandbox in sandboxes.values():  # warm the page cache
                 command(sandbox)
             for number in range(args.rounds):
                 kinds = list(sandboxes) if number % 2 == 0 else list(reversed(sandboxes))
                 for kind in kinds:
-                    seconds = _timed(command, sandboxes[kind])
-                    times.setdefault((name, kind), []).append(seconds)
+                    times.setdefault((name, kind), []).append(_timed(command, sandboxes[kind]))
         print(f"\nmedians of {args.rounds} alternating rounds")
-        print(f"{'command':<16}{'bare s':>10}{'confined s':>12}{'ratio':>8}{'added ms':>10}")
+        print(f"{'command':<16}{'bare s':>9}{'conf. s':>9}{'ratio':>8}{'added ms':>10}"
+              f"{'CPU bare':>10}{'CPU conf.':>10}{'ratio':>8}")  # fmt: skip
         for name in commands:
-            bare = statistics.median(times[(name, "bare")])
-            confined = statistics.median(times[(name, "confined")])
-            print(f"{name:<16}{bare:>10.3f}{confined:>12.3f}{confined / bare:>7.2f}x"
-                  f"{(confined - bare) * 1000:>10.0f}")  # fmt: skip
+            bare, confined = (
+                [statistics.median(t[i] for t in times[(name, kind)]) for i in (0, 1)]
+                for kind in ("bare", "confined")
+            )
+            print(f"{name:<16}{bare[0]:>9.3f}{confined[0]:>9.3f}{confined[0] / bare[0]:>7.2f}x"
+                  f"{(confined[0] - bare[0]) * 1000:>10.0f}{bare[1]:>10.3f}{confined[1]:>10.3f}"
+                  f"{confined[1] / bare[1]:>7.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -74,8 +74,12 @@ class Confinement:
         if self.user is None:
             return
         uid, gid = self.user
-        for path in writes:
-            os.chown(path, uid, gid)
+        for folder in writes:
+            # What an earlier run left there (reclaimed since) may be written again.
+            for parent, folders, files in os.walk(folder):
+                for name in (*folders, *files):
+                    os.chown(Path(parent) / name, uid, gid, follow_symlinks=False)
+            os.chown(folder, uid, gid)
         for path in reads:
             mode = path.stat().st_mode
             if stat.S_ISREG(mode) and not mode & stat.S_IROTH:
