@@ -176,6 +176,8 @@ class ProcessingSettings:
     max_jobs_per_owner: int
     scratch_dir: str
     worker_id: str
+    decoder_uid: int = 65534  # what a root worker's decoders run as (nobody)
+    decoder_gid: int = 65534
 
 
 @dataclass(frozen=True)
@@ -355,6 +357,9 @@ class Settings:
                 # Jobs a worker of this id held when it died are taken back when it restarts:
                 # give each worker on one host its own id.
                 worker_id=env.text("WORKER_ID", socket.gethostname()),
+                # Never 0: a decoder reads hostile bytes. Used only when the worker is root.
+                decoder_uid=env.integer("PROCESSING_DECODER_UID", 65534, 1, 2**32 - 2),
+                decoder_gid=env.integer("PROCESSING_DECODER_GID", 65534, 1, 2**32 - 2),
             ),
         )
         if settings.database.pool_min_size > settings.database.pool_max_size:

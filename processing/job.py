@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from mediavault.config import Settings
     from mediavault.jobs import Claim
     from mediavault.services import Services
+    from processing.confinement import Confinement
     from processing.encoders import EncoderChoice
 
 logger = logging.getLogger(__name__)
@@ -102,8 +103,11 @@ def run_job(
     claim: Claim,
     encoder: EncoderChoice,
     keep_alive: Callable[[], None] = lambda: None,
+    confinement: Confinement | None = None,
 ) -> JobResult:
     """Process one claimed upload; raise a ProcessingError when it cannot.
+
+    `confinement` is what start-up found the decoders can be confined with (none: unconfined).
 
     On a permanent failure or a cancellation nothing of the job stays in storage.
     """
@@ -115,7 +119,7 @@ def run_job(
     )
     try:
         with scratch_directory(settings.processing.scratch_dir) as scratch:
-            job = _Job(services, claim, encoder, scratch, beat)
+            job = _Job(services, claim, encoder, scratch, beat, confinement)
             try:
                 return job.run(started)
             except JobCancelled as cancelled:
@@ -141,6 +145,7 @@ class _Job:
     encoder: EncoderChoice
     scratch: Path
     beat: _Progress
+    confinement: Confinement | None
     fields: dict[str, Any] = field(default_factory=dict)
     uploads: list[tuple[str, Path, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -157,7 +162,7 @@ class _Job:
         return self.services.settings
 
     def run(self, started: float) -> JobResult:
-        self.limits = Limits.from_settings(self.settings.processing)
+        self.limits = Limits.from_settings(self.settings.processing, self.confinement)
         source = self.scratch / "original"
         clock = time.monotonic()
         try:
@@ -431,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     from mediavault.config import load_settings_or_exit
     from mediavault.logs import configure_logging
     from mediavault.services import Services
+    from processing.confinement import probe_confinement
     from processing.encoders import select_encoder
 
     parser = argparse.ArgumentParser(prog="processing.job", description=main.__doc__)
@@ -438,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings_or_exit(sign_in=False)  # a Job signs nobody in
     configure_logging(settings.log_level)
+    processing = settings.processing
+    confinement = probe_confinement(processing.decoder_uid, processing.decoder_gid)
     services = Services.from_settings(settings)
     try:
         with services.pool.connection() as conn:
@@ -447,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         encoder = select_encoder(settings.transcode.encoder)  # type: ignore[arg-type]
         try:
-            run_job(services, claim, encoder)
+            run_job(services, claim, encoder, confinement=confinement)
         except JobCancelled as cancelled:
             logger.info("stopped: %s", cancelled.reason)
             return 0

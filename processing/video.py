@@ -389,6 +389,7 @@ def _run(
             args, timeout=timeout, duration_ms=probe.duration_ms if encodes else None,
             on_progress=on_progress, on_heartbeat=on_heartbeat,
             heartbeat_interval=heartbeat_interval, what=what, sandbox=sandbox,
+            reads=[media.path], writes=[out_dir],
         )  # fmt: skip
         if encodes:
             check_complete(probe, stats.out_time_ms)

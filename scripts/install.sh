@@ -25,6 +25,8 @@ install_debian_packages() {
   compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
   command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
   command -v setpriv >/dev/null || missing+=(util-linux)
+  # The decoders' seccomp filter: Debian's libseccomp bindings, for Debian's python3.
+  /usr/bin/python3 -c 'import seccomp' 2>/dev/null || missing+=(python3-seccomp)
   # The share page is tested in a real headless browser.
   command -v chromium >/dev/null || missing+=(chromium)
   # The certificates of the real-API tests' throwaway Kubernetes API server.
