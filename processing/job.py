@@ -228,7 +228,7 @@ class _Job:
         """Move the checked bytes to their served key, with the type they were found to be."""
         content_type = served_type(media.format, self.claim.content_type, kind)
         target = self.claim.original_key or original_key(
-            self.claim.owner_id, self.claim.media_id, media.format.extension
+            self.claim.media_id, media.format.extension
         )
         if self.claim.original_key is None:
             assert self.claim.upload_key is not None
@@ -332,7 +332,7 @@ class _Job:
         return probe_file(MediaInput.open(output), sandbox=self.limits.sandbox_for(None)).codecs
 
     def add_output(self, name: str, path: Path, content_type: str, column: str) -> None:
-        key = derived_key(self.claim.owner_id, self.claim.media_id, name)
+        key = derived_key(self.claim.media_id, name)
         self.uploads.append((key, path, content_type))
         self.fields[column] = key
 

@@ -31,9 +31,9 @@ def _shared(
     ).get_json()["id"]
     media_id = _insert(services, user, status="ready", title="Beach")[0]
     keys = {
-        "original_key": f"originals/{user.id}/{media_id}.mp4",
-        "playback_key": f"derived/{user.id}/{media_id}/hevc.mp4",
-        "thumbnail_key": f"derived/{user.id}/{media_id}/thumb.jpg",
+        "original_key": f"originals/{media_id}.mp4",
+        "playback_key": f"derived/{media_id}/hevc.mp4",
+        "thumbnail_key": f"derived/{media_id}/thumb.jpg",
     }
     for column, key in keys.items():
         plant(key, column.encode())
