@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _run(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PLR0911  (one per command)
     if args.command == "init":
         from mediavault.config import ProvisionSettings
         from mediavault.provision import initialize

@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mediavault.media import OBJECT_KEYS
 from mediavault.errors import StorageError
+from mediavault.media import OBJECT_KEYS
 from mediavault.storage import DERIVED_PREFIX, ORIGINALS_PREFIX, ObjectMissing
 
 if TYPE_CHECKING:

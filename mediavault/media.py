@@ -273,7 +273,8 @@ def delete_media(conn: DictConnection, storage: Storage, owner_id: str, media_id
     # The row names every object (in either key layout); the prefix also catches what a job
     # wrote but never recorded.
     derived = derived_key(media_id, "")
-    keys = {row[c] for c in ("upload_key", *OBJECT_KEYS) if row[c] and not row[c].startswith(derived)}
+    named = (row[column] for column in ("upload_key", *OBJECT_KEYS))
+    keys = {key for key in named if key and not key.startswith(derived)}
     storage.remove(sorted(keys), prefixes=(derived,))
     conn.execute("DELETE FROM media WHERE id = %s", (media_id,))
     forget_unused_tags(conn, owner_id)

@@ -188,7 +188,12 @@ def test_delete_leaves_no_object_behind(
     for key in keys:
         plant(key, b"x")
     _insert(
-        services, alice, id=media_id, original_key=keys[0], status="ready", playback_key=keys[1],
+        services,
+        alice,
+        id=media_id,
+        original_key=keys[0],
+        status="ready",
+        playback_key=keys[1],
         web_key=keys[4],
     )
     media_api.patch(f"/api/media/{media_id}", json={"tags": ["gone"]}, headers=alice.headers)
@@ -197,9 +202,7 @@ def test_delete_leaves_no_object_behind(
     for key in keys:
         assert not storage.exists(key)
     leftovers = list(
-        storage.client.list_objects(
-            storage.bucket, prefix=f"derived/{media_id}/", recursive=True
-        )
+        storage.client.list_objects(storage.bucket, prefix=f"derived/{media_id}/", recursive=True)
     )
     assert leftovers == []
     assert media_api.get(f"/api/media/{media_id}", headers=alice.headers).status_code == 404

@@ -1,4 +1,4 @@
-"""Object keys name no owner (issue 20, finding 11), and `mediavault migrate-keys` moves old ones."""
+"""Object keys name no owner (issue 20, finding 11); `mediavault migrate-keys` moves old ones."""
 
 from __future__ import annotations
 
