@@ -23,6 +23,7 @@ from processing.errors import JobCancelled, PermanentProcessingError, TransientP
 from processing.hdr import mastering_metadata
 from processing.inputs import MediaInput
 from processing.limits import Limits, Sandbox
+from processing.location import Tools, shared_original
 from processing.photos import PhotoResult, Picture, encode_thumbnail, render_photo
 from processing.probe import Probe, VideoStream, check_announced, classify, probe_file
 from processing.scratch import scratch_directory
@@ -147,6 +148,7 @@ class _Job:
     used_encoder: str | None = None
     encode_fps: float | None = None
     promoted_key: str | None = None
+    original_key: str | None = None  # where the checked original is served from
     limits: Limits = field(default_factory=Limits)
     timeout: float = 0.0
     sandbox: Sandbox = field(default_factory=Sandbox)
@@ -180,6 +182,7 @@ class _Job:
             self.images(media)
         elif kind == "video":
             self.video(media, probe)
+        self.share_original(media, probe)
         bytes_out = self.store()
         self.timings["total"] = time.monotonic() - started
         with self.services.pool.connection() as conn:
@@ -241,6 +244,7 @@ class _Job:
                     "the file changed while it was being checked; upload it again"
                 ) from error
             self.promoted_key = target
+        self.original_key = target
         with self.services.pool.connection() as conn:
             jobs.record_original(conn, self.claim.media_id, target, content_type)
         if self.claim.upload_key not in (None, target):
@@ -326,6 +330,24 @@ class _Job:
             self.add_output("web.mp4", run.web, "video/mp4", "web_key")
             self.fields.update(web_size_bytes=run.web.stat().st_size,
                                web_codecs=self.codecs_of(run.web))  # fmt: skip
+
+    def share_original(self, media: MediaInput, probe: Probe) -> None:
+        """What share links hand out as the original: itself, or a copy without the place."""
+        clock = time.monotonic()
+        tools = Tools(self.timeout or self.limits.base_seconds, self.sandbox, self.beat.beat,
+                      float(self.settings.processing.heartbeat_seconds))  # fmt: skip
+        served = str(self.fields["content_type"])
+        found = shared_original(
+            media, probe if media.ffmpeg_readable else None, self.scratch / "shared",
+            served_type=served, tools=tools,
+        )  # fmt: skip
+        if found.copy is not None:
+            name = f"original-shared{media.format.extension}"
+            self.add_output(name, found.copy, served, "shared_original_key")
+        else:
+            # Unchecked (None): a link that does not include places hands out no original.
+            self.fields["shared_original_key"] = self.original_key if found.checked else None
+        self.timings["share"] = time.monotonic() - clock
 
     def codecs_of(self, output: Path) -> str | None:
         """The codecs string of a file this job wrote."""
