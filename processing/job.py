@@ -361,7 +361,7 @@ class _Job:
     def store(self) -> int:
         clock = time.monotonic()
         for key, path, content_type in self.uploads:
-            _upload(self.services, key, path, content_type)
+            upload_output(self.services, key, path, content_type)
         self.timings["upload"] = time.monotonic() - clock
         return sum(path.stat().st_size for _, path, _ in self.uploads)
 
@@ -415,7 +415,8 @@ def _photo_probe(media: MediaInput, photo: PhotoResult, size: int) -> Probe:
                  video=picture, audio=None)  # fmt: skip
 
 
-def _upload(services: Services, key: str, path: Path, content_type: str) -> None:
+def upload_output(services: Services, key: str, path: Path, content_type: str) -> None:
+    """Store a file a job wrote."""
     from minio.error import S3Error
 
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from flask.testing import FlaskClient
 from mediavault.services import Services
 from tests.api_fixtures import ApiUser
 from tests.conftest import Plant
+from tests.harness import Stack
 from tests.location_media import (
     container_tags,
     decoded_frames,
@@ -182,16 +185,18 @@ def test_a_link_hands_out_originals_without_their_place_and_otherwise_unchanged(
         assert got.read_bytes() == source.read_bytes()
 
 
-def test_an_item_not_yet_checked_for_its_place_is_not_handed_out(
+def test_an_item_not_yet_checked_for_its_place_is_not_handed_out_until_backfilled(
     collections_api: FlaskClient, share_api: FlaskClient, alice: ApiUser, services: Services,
-    plant: Plant,
+    plant: Plant, stack: Stack, tmp_path: Path,
 ) -> None:  # fmt: skip
-    # Processed before location-free copies existed: nobody has looked for a place in it yet.
-    [media_id] = _insert(services, alice, status="ready", content_type="video/mp4")
+    # Processed before links handed out originals without their place: nobody looked for one.
+    photo = located_photo(tmp_path / "old.jpg")
+    [media_id] = _insert(services, alice, status="ready", kind="image", content_type="image/jpeg",
+                         filename="old.jpg")  # fmt: skip
     with services.pool.connection() as conn:
         key = conn.execute("SELECT original_key FROM media WHERE id = %s", (media_id,)).fetchone()
     assert key is not None
-    plant(key["original_key"], b"maybe located")
+    plant(key["original_key"], photo.read_bytes(), "image/jpeg")
     collection = _collection(collections_api, alice, [media_id])
 
     token = _share(collections_api, alice, collection, allow_download=True)["token"]
@@ -203,9 +208,21 @@ def test_an_item_not_yet_checked_for_its_place_is_not_handed_out(
         error = refused.get_json()["error"]
         assert error["code"] == "not_checked_for_location"
         assert "location" in error["message"]
-
     located = _share(collections_api, alice, collection, allow_download=True,
                      include_location=True)["token"]  # fmt: skip
-    redirect = share_api.get(f"/s/{located}/m/{media_id}/download")
-    assert redirect.status_code == 302
-    assert httpx.get(redirect.headers["Location"]).content == b"maybe located"
+    got = tmp_path / "located.jpg"
+    _fetch(share_api, f"/s/{located}/m/{media_id}/download", got)
+    assert got.read_bytes() == photo.read_bytes()
+
+    # The worker's command looks at such originals once, as a job would.
+    done = subprocess.run(
+        [sys.executable, "-m", "mediavault.cli", "share-originals"],
+        env={**stack.env, **stack.layout.worker_env()}, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    got = tmp_path / "placeless.jpg"
+    _fetch(share_api, f"/s/{token}/m/{media_id}/download", got)
+    assert place_tags(got) == {}
+    assert exiftool(got)["IFD0:Make"] == "Canon"
+    assert decoded_frames(got) == decoded_frames(photo)
