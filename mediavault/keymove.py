@@ -59,11 +59,13 @@ def _parse(key: str) -> tuple[str, str] | None:
 
 def legacy_keys(media_id: str, row: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(old, new) for each key of the media in the old layout, in KEY_COLUMNS order, once each."""
-    seen = set()
+    seen: set[str] = set()
     for column in KEY_COLUMNS:
         key = row.get(column)
-        parsed = _parse(key) if isinstance(key, str) else None
-        if parsed is not None and parsed[0] == media_id.lower() and key not in seen:
+        if not isinstance(key, str) or key in seen:
+            continue
+        parsed = _parse(key)
+        if parsed is not None and parsed[0] == media_id.lower():
             seen.add(key)
             yield key, parsed[1]
 
