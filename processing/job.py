@@ -35,7 +35,7 @@ from processing.transcode import (
     plan_for,
     transcode_action,
 )
-from processing.video import VideoPlan, WebOutput, needs_web_rendition, run_video
+from processing.video import VideoPlan, run_video, web_output
 
 if TYPE_CHECKING:
     from mediavault.config import Settings
@@ -279,13 +279,13 @@ class _Job:
         policy: Policy = settings.policy  # type: ignore[assignment]  # checked by config
         action = transcode_action(probe, policy, max_height=max_height)
         served = str(self.fields["content_type"])
-        web = needs_web_rendition(settings.web_rendition, probe, served)  # type: ignore[arg-type]
+        web = web_output(settings.web_rendition, probe, served)  # type: ignore[arg-type]
         copy = action is TranscodeAction.REMUX
         options = TranscodeOptions(
             encoder=self.encoder.encoder, crf=settings.crf, preset=settings.preset,
             max_height=max_height, copy_video=copy, max_frames=self.limits.max_frames,
         )  # fmt: skip
-        plan = VideoPlan(web=WebOutput() if web else None, max_frames=self.limits.max_frames)
+        plan = VideoPlan(web=web, max_frames=self.limits.max_frames)
         if action is not TranscodeAction.SKIP:
             self.used_encoder = "copy" if copy else self.encoder.encoder
             with self.services.pool.connection() as conn:

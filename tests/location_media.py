@@ -10,8 +10,6 @@ from typing import Any
 from tests.test_processing_helpers import ffmpeg
 
 PARIS = "+48.8577+002.2950/"
-# exiftool groups that hold a place in pictures and QuickTime files.
-PLACE_GROUPS = ("GPS", "XMP-exif", "XMP-photoshop", "XMP-iptcCore", "XMP-iptcExt", "IPTC")
 
 
 def exiftool(path: Path) -> dict[str, Any]:
@@ -78,9 +76,9 @@ def decoded_frames(path: Path) -> list[str]:
     return _framemd5("-i", str(path))
 
 
-def packets(path: Path) -> list[str]:
-    """The MD5 of every packet of every stream, read without decoding (what a remux keeps)."""
-    return _framemd5("-i", str(path), "-map", "0", "-c", "copy")
+def packets(path: Path, streams: str = "") -> list[str]:
+    """The MD5 of every packet of the streams (all, or `v`, `a`), read without decoding."""
+    return _framemd5("-i", str(path), "-map", f"0:{streams}" if streams else "0", "-c", "copy")
 
 
 def _framemd5(*args: str) -> list[str]:
