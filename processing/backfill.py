@@ -42,7 +42,7 @@ def backfill(services: Services, *, limit: int = 1000) -> Backfill:
 
     with services.pool.connection() as conn:
         rows = conn.execute(
-            "SELECT id, original_key, content_type FROM media WHERE status = 'ready'"
+            "SELECT id, original_key, content_type, latitude FROM media WHERE status = 'ready'"
             " AND original_key IS NOT NULL AND shared_original_key IS NULL"
             " ORDER BY created_at LIMIT %s",
             (limit,),
@@ -82,7 +82,7 @@ def _one(services: Services, row: dict[str, Any], scratch: Path) -> str:
     tools = Tools(limits.timeout_for(probe) if probe else limits.base_seconds,
                   limits.sandbox_for(probe))  # fmt: skip
     found = shared_original(media, probe, scratch / "shared", served_type=row["content_type"],
-                            tools=tools)  # fmt: skip
+                            tools=tools, known_place=row["latitude"] is not None)  # fmt: skip
     if not found.checked:
         return "unchecked"
     key = original

@@ -339,7 +339,7 @@ class _Job:
         served = str(self.fields["content_type"])
         found = shared_original(
             media, probe if media.ffmpeg_readable else None, self.scratch / "shared",
-            served_type=served, tools=tools,
+            served_type=served, tools=tools, known_place=self.fields.get("latitude") is not None,
         )  # fmt: skip
         if found.copy is not None:
             name = f"original-shared{media.format.extension}"

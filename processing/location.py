@@ -68,16 +68,23 @@ class Tools:
 
 
 def shared_original(
-    media: MediaInput, probe: Probe | None, out_dir: Path, *, served_type: str, tools: Tools
+    media: MediaInput,
+    probe: Probe | None,
+    out_dir: Path,
+    *,
+    served_type: str,
+    tools: Tools,
+    known_place: bool = False,
 ) -> SharedOriginal:
     """Look for a place in the original and, if it names one, write a copy without it."""
+    # known_place: its capture facts (read by Pillow or ffprobe) already hold a place.
     name = media.format.name
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         if name in _BARE_FORMATS:
             return SharedOriginal(checked=True)
         if name in EXIFTOOL_FORMATS:
-            return _with_exiftool(media, out_dir, tools)
+            return _with_exiftool(media, out_dir, tools, known_place=known_place)
         if probe is not None and name in _MUXERS:
             return _with_ffmpeg(media, probe, out_dir, served_type, tools)
     except TransientProcessingError:
@@ -88,10 +95,14 @@ def shared_original(
     return SharedOriginal(checked=False)
 
 
-def _with_exiftool(media: MediaInput, out_dir: Path, tools: Tools) -> SharedOriginal:
+def _with_exiftool(
+    media: MediaInput, out_dir: Path, tools: Tools, *, known_place: bool
+) -> SharedOriginal:
     config = out_dir / "exiftool.config"
     config.write_text(_CONFIG)
     if not _places(media.path, config, tools):
+        if known_place:  # a reader found what exiftool cannot see, hence cannot remove
+            raise ProcessingError("a place was read from it where exiftool finds none")
         return SharedOriginal(checked=True)
     # No extension: exiftool picks the output's type from its name, and names may differ
     # (an MP4-family file may be QuickTime): the input's own type is kept that way.
@@ -109,15 +120,19 @@ def _with_exiftool(media: MediaInput, out_dir: Path, tools: Tools) -> SharedOrig
 
 def _places(path: Path, config: Path, tools: Tools) -> set[str]:
     """The names of the tags of the file that say where it was made."""
-    done = _exiftool(["-j", "-G1", "-e", "-s", "-Location:all", str(path)], config, tools)
+    # Metadata exiftool finds malformed (beyond minor problems) may hold a place it cannot read
+    # that a more lenient reader could: such a file is refused rather than handed out.
+    args = ["-j", "-G1", "-e", "-s", "-Location:all", "-Warning", "-Error", str(path)]
+    done = _exiftool(args, config, tools)
     try:
         [found] = json.loads(done.stdout or b"[{}]")
-        names = {str(name) for name in found if name != "SourceFile"}
-    except (ValueError, TypeError) as error:
+        tags = {str(name): value for name, value in found.items() if name != "SourceFile"}
+    except (ValueError, TypeError, AttributeError) as error:
         raise ProcessingError(f"exiftool could not read the file: {_stderr(done)}") from error
-    if done.returncode != 0 or "ExifTool:Error" in names:
-        raise ProcessingError(f"exiftool could not read the file: {_stderr(done)}")
-    return names - {"ExifTool:Warning"}
+    problem = tags.pop("ExifTool:Error", None) or tags.pop("ExifTool:Warning", None)
+    if done.returncode != 0 or problem is not None:
+        raise ProcessingError(f"exiftool could not read all of it: {problem or _stderr(done)}")
+    return set(tags)
 
 
 def _exiftool(args: list[str], config: Path, tools: Tools) -> subprocess.CompletedProcess[bytes]:
