@@ -222,8 +222,8 @@ def require_original_key(share: dict[str, Any], item: dict[str, Any]) -> str:
     key = original_key(share, item)
     if key is None:
         raise Conflict(
-            "this file has not been checked for the location it names yet, so this link "
-            "cannot hand it out; try again later",
+            "this file has not been checked for a location it may name, or its location could "
+            "not be removed: this link cannot hand it out",
             code="not_checked_for_location",
         )
     return key
