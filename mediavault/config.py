@@ -135,7 +135,7 @@ class TranscodeSettings:
     crf: int
     preset: str
     max_height: int
-    web_rendition: str = "auto"  # auto | always | never: the H.264 rendition for browsers
+    web_rendition: str = "auto"  # auto | always | never: the H.264 file every browser plays
 
 
 @dataclass(frozen=True)

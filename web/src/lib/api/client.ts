@@ -148,7 +148,12 @@ export const api = {
 		request<Page<Share>>('GET', `/api/collections/${id(collectionId)}/shares`),
 	createShare: (
 		collectionId: string,
-		body: { expires_in_seconds: number | null; allow_download: boolean; password: string | null }
+		body: {
+			expires_in_seconds: number | null;
+			allow_download: boolean;
+			include_location: boolean;
+			password: string | null;
+		}
 	) => request<ShareCreated>('POST', `/api/collections/${id(collectionId)}/shares`, { body }),
 	revokeShare: (collectionId: string, shareId: string) =>
 		request<void>('DELETE', `/api/collections/${id(collectionId)}/shares/${id(shareId)}`)

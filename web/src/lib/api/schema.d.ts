@@ -465,6 +465,11 @@ export interface components {
             expires_in_seconds?: number | null;
             /** @default false */
             allow_download?: boolean;
+            /**
+             * @description downloads keep the place they were made in (the owner's choice)
+             * @default false
+             */
+            include_location?: boolean;
             password?: string | null;
         };
         /** @description `POST /api/share/{token}/unlock`. */
@@ -690,6 +695,7 @@ export interface components {
             id: string;
             expires_at: string | null;
             allow_download: boolean;
+            include_location: boolean;
             has_password: boolean;
             revoked: boolean;
             view_count: number;
@@ -702,6 +708,7 @@ export interface components {
             id: string;
             expires_at: string | null;
             allow_download: boolean;
+            include_location: boolean;
             has_password: boolean;
             revoked: boolean;
             view_count: number;
@@ -743,7 +750,7 @@ export interface components {
         SharedItemUrls: {
             thumbnail: string | null;
             playback: string | null;
-            /** @description only when the link allows downloads */
+            /** @description only when the link allows downloads; placeless unless chosen */
             original: string | null;
         };
     };
