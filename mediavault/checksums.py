@@ -53,14 +53,17 @@ def to_base64(hex_digest: str) -> str:
 
 
 def find_duplicate(conn: DictConnection, owner_id: str, sha256: str) -> str | None:
-    """The id of the owner's ready media whose stored bytes were checked to hash to `sha256`.
+    """The id of the owner's media whose stored bytes hash to `sha256`, if there is one.
 
-    Only checked bytes count: a checksum announced for bytes that never came (or are not
-    checked yet) would otherwise turn the real upload of that file away.
+    Stored: `complete` saw the bytes whole (storage checked them against the checksum announced
+    with them), or the worker took them up; the worker's own hash, once made, is what counts. A
+    checksum merely announced, for bytes that never came, would otherwise turn the real upload
+    of that file away.
     """
     row = conn.execute(
-        "SELECT id FROM media WHERE owner_id = %s AND sha256 = %s AND status = 'ready'"
-        " ORDER BY created_at LIMIT 1",
+        "SELECT id FROM media WHERE owner_id = %s AND coalesce(sha256, announced_sha256) = %s"
+        " AND status <> 'failed' AND (status <> 'pending' OR bytes_stored_at IS NOT NULL)"
+        " ORDER BY status = 'ready' DESC, created_at LIMIT 1",
         (owner_id, sha256),
     ).fetchone()
     return None if row is None else str(row["id"])

@@ -268,7 +268,7 @@ class ApiTokenList(TypedDict):
 
 
 class DuplicateUpload(TypedDict):
-    """Nothing to upload: the user already has these bytes, stored and checked (same SHA-256)."""
+    """Nothing to upload: the user already has these bytes, stored (same SHA-256)."""
 
     duplicate_of: Id
 

@@ -345,6 +345,10 @@ def complete_upload(
                 f"{stored.size} bytes arrived but {size} were announced; upload again",
                 code="size_mismatch",
             )
+        conn.execute(
+            "UPDATE media SET bytes_stored_at = coalesce(bytes_stored_at, now()) WHERE id = %s",
+            (media_id,),
+        )
     return True
 
 

@@ -550,7 +550,7 @@ export interface components {
             size: number;
             url: string;
         };
-        /** @description Nothing to upload: the user already has these bytes, stored and checked (same SHA-256). */
+        /** @description Nothing to upload: the user already has these bytes, stored (same SHA-256). */
         DuplicateUpload: {
             /** Format: uuid */
             duplicate_of: string;
