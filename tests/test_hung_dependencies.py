@@ -156,12 +156,7 @@ def test_a_frozen_postgresql_is_a_quick_503_and_service_resumes(frozen_stack: Fr
                                   range(12)))  # fmt: skip
             for answer in lists:
                 assert_quick_503(answer, "GET /api/media")
-            calls = {
-                "POST /api/uploads": lambda: client.post(f"{f.presign}/api/uploads", json=MULTIPART),
-                "POST /urls": lambda: client.post(f"{f.presign}/api/uploads/{single}/urls"),
-                "DELETE /api/uploads": lambda: client.delete(f"{f.presign}/api/uploads/{multipart}"),
-            }  # fmt: skip
-            for what, call in calls.items():
+            for what, call in _upload_calls(f, client, single, multipart).items():
                 assert_quick_503(timed(call), what)
             for url in (f.media, f.presign):
                 body = assert_quick_503(timed(lambda u=url: client.get(f"{u}/healthz")), "healthz")  # type: ignore[misc]
@@ -175,12 +170,7 @@ def test_a_frozen_minio_is_a_quick_503_and_service_resumes(frozen_stack: Frozen)
     single, multipart = _started(f, SINGLE), _started(f, MULTIPART)
     with _client(f.headers) as client:
         with frozen(f.stack, "minio"):
-            calls = {
-                "POST /api/uploads": lambda: client.post(f"{f.presign}/api/uploads", json=MULTIPART),
-                "POST /urls": lambda: client.post(f"{f.presign}/api/uploads/{single}/urls"),
-                "DELETE /api/uploads": lambda: client.delete(f"{f.presign}/api/uploads/{multipart}"),
-            }  # fmt: skip
-            for what, call in calls.items():
+            for what, call in _upload_calls(f, client, single, multipart).items():
                 body = assert_quick_503(timed(call), what)
                 assert body["error"] == {
                     "code": "service_unavailable", "message": "storage is unavailable; retry"
@@ -190,6 +180,18 @@ def test_a_frozen_minio_is_a_quick_503_and_service_resumes(frozen_stack: Frozen)
             assert body["checks"]["postgres"] == "ok"
             assert str(body["checks"]["minio"]).startswith("down")
         _everything_works_again(f, client, single, multipart)
+
+
+def _upload_calls(
+    f: Frozen, client: httpx.Client, single: str, multipart: str
+) -> dict[str, Callable[[], httpx.Response]]:
+    """The presign routes that need storage: a multipart start, fresh URLs, an abort."""
+    uploads = f"{f.presign}/api/uploads"
+    return {
+        "POST /api/uploads": lambda: client.post(uploads, json=MULTIPART),
+        "POST /urls": lambda: client.post(f"{uploads}/{single}/urls"),
+        "DELETE /api/uploads": lambda: client.delete(f"{uploads}/{multipart}"),
+    }
 
 
 def _everything_works_again(f: Frozen, client: httpx.Client, single: str, multipart: str) -> None:
