@@ -13,8 +13,13 @@ if TYPE_CHECKING:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from mediavault.services import Services
-    from processing.worker import run_worker
+    from mediavault.warmup import import_all
+    from processing.worker import KUBERNETES_WARMUP, WARMUP, run_worker
 
+    # Before the pool's threads, the job threads and the loop start: no two threads ever make
+    # a first import at once (mediavault.warmup).
+    kubernetes = settings.processing.executor == "kubernetes"
+    import_all(WARMUP + (KUBERNETES_WARMUP if kubernetes else ()))
     services = Services.from_settings(settings)
     try:
         return run_worker(services)

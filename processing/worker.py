@@ -18,6 +18,7 @@ from mediavault.db import is_outage
 from mediavault.errors import EventError, StorageError
 from mediavault.events import parse_event_message
 from mediavault.storage import ORIGINALS_PREFIX, UPLOADS_PREFIX
+from mediavault.warmup import API, QUEUE
 from processing.errors import (
     JobCancelled,
     PermanentProcessingError,
@@ -41,6 +42,17 @@ OUTAGE_REQUEUE_DELAY_SECONDS = 10
 _OUR_PREFIXES = (UPLOADS_PREFIX, ORIGINALS_PREFIX)
 # An owner at their share of running jobs: look again after this long.
 FAIR_SHARE_DELAY_SECONDS = 5
+# What jobs, the health check and nsq's loop import lazily: imported at start, before any thread
+# (mediavault.warmup says why).
+WARMUP = (
+    *API, *QUEUE, "hmac", "uuid", "importlib.metadata", "mediavault.reconcile",
+    "mediavault.services", "nsq", "tornado.ioloop", "tornado.web", "pillow_heif", "PIL.ImageCms",
+    "processing.encoders", "processing.photo_child", "processing.scratch",
+)  # fmt: skip
+KUBERNETES_WARMUP = (
+    "urllib3.exceptions", "kubernetes", "kubernetes.client", "kubernetes.client.exceptions",
+    "kubernetes.config", "processing.kube", "processing.kube_dispatch",
+)  # fmt: skip
 
 
 def requeue_delay(attempts: int) -> int:
