@@ -37,8 +37,8 @@ DATABASE = (
 STORAGE = (
     "encodings.ascii", "urllib3", "minio", "minio.commonconfig", "minio.datatypes",
     "minio.deleteobjects", "minio.error", "minio.helpers", "minio.notificationconfig",
-    "xml.etree.ElementTree", "mediavault.storage", "mediavault.sigv4", "mediavault.multipart",
-    "mediavault.downloads", "mediavault.renditions",
+    "xml.etree.ElementTree", "mediavault.storage", "mediavault.s3http", "mediavault.sigv4",
+    "mediavault.multipart", "mediavault.downloads", "mediavault.renditions",
 )  # fmt: skip
 BODIES = ("msgspec", "mediavault.schemas", "mediavault.pagination", "mediavault.text")
 QUEUE = ("httpx", "mediavault.queue")

@@ -20,7 +20,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     # a first import at once (mediavault.warmup).
     kubernetes = settings.processing.executor == "kubernetes"
     import_all(WARMUP + (KUBERNETES_WARMUP if kubernetes else ()))
-    services = Services.from_settings(settings)
+    # Copies of large originals and uploads of derived files take longer than a request may.
+    services = Services.from_settings(settings.for_worker())
     try:
         return run_worker(services)
     finally:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -202,3 +205,43 @@ def _everything_works_again(f: Frozen, client: httpx.Client, single: str, multip
     assert client.post(f"{f.presign}/api/uploads", json=MULTIPART).status_code == 201
     assert client.post(f"{f.presign}/api/uploads/{single}/urls").status_code == 200
     assert client.delete(f"{f.presign}/api/uploads/{multipart}").status_code == 204
+
+
+class _Unavailable(BaseHTTPRequestHandler):
+    """Answers every request 503, counting them."""
+
+    seen: ClassVar[list[str]]
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.mark.parametrize(("deadline", "attempts"), [(0.0, 1), (30.0, 4)])
+def test_storage_retries_only_within_the_call_deadline(deadline: float, attempts: int) -> None:
+    from urllib3.exceptions import MaxRetryError
+
+    from mediavault.s3http import RETRIES, DeadlinePoolManager
+
+    class Counted(_Unavailable):
+        seen: ClassVar[list[str]] = []
+
+    handler = Counted
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        client = DeadlinePoolManager(deadline, timeout=5.0)
+        with pytest.raises(MaxRetryError):
+            client.urlopen("GET", f"http://127.0.0.1:{server.server_port}/bucket/key")
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Past the deadline no retry starts; within it, urllib3's own count applies.
+    assert len(handler.seen) == attempts
+    assert attempts in (1, 1 + RETRIES)
