@@ -327,8 +327,7 @@ class FunctionApp:
 
     def _healthz(self, context: RequestContext) -> Response:
         # Neither the pool nor psycopg: a cold start answers its readiness probe before it
-        # pays for the driver, which the first real request needs anyway.
-        # Both at once, so that it answers within one timeout.
+        # pays for the driver. PostgreSQL and MinIO are asked at once: one timeout bounds both.
         settings, minio = self.settings, ["down: no answer"]
 
         def ask_minio() -> None:
