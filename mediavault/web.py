@@ -228,9 +228,6 @@ class FunctionApp:
         request_id = request_id_from(request.headers.get("X-Request-Id"))
         token = correlation_id.set(request_id)
         origin = request.headers.get("Origin")
-        # The first request of any kind (a readiness probe, most often) starts the imports:
-        # after the server forked its worker, never in a process that is about to fork.
-        self.warmup.start()
         try:
             if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
                 route, response = "preflight", self._preflight(origin)
@@ -244,6 +241,10 @@ class FunctionApp:
                 response.headers["Access-Control-Expose-Headers"] = "X-Request-Id"
             response.vary.add("Origin")
             record_request(self.metrics, request.method, route, response, started)
+            # The first request of any kind (a readiness probe, most often) starts the imports,
+            # once it has its answer: in the server's worker process (never in one about to
+            # fork), and not competing with that first answer.
+            self.warmup.start()
             return response
         finally:
             correlation_id.reset(token)
