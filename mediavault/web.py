@@ -362,7 +362,7 @@ HEALTH_SECONDS = 2.0
 
 
 def _check(probe: Callable[[], object]) -> str:
-    """ "ok", or why the probe failed."""
+    """A check's state: ok, or down and why."""
     try:
         probe()
     except MediaVaultError as error:  # our own words
