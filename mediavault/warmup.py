@@ -7,8 +7,9 @@
 # minio then give `ImportError: … partially initialized module 'urllib3.response'`, and a module
 # that kept a reference to a package whose import failed keeps that dead module for good
 # (gh-143650: minio's `urllib3.PoolManager` gone). So a function imports its lazy modules in one
-# background thread, started by its first request (after the server's fork), and its handlers
-# wait for it; tests/test_warmup.py holds the lists below to everything the code imports.
+# background thread, started by its first request (after the server's fork), and until they are
+# in, its handlers take turns with that thread; tests/test_warmup.py holds the lists below to
+# everything the code imports.
 
 from __future__ import annotations
 
