@@ -129,7 +129,7 @@ def run(stack: Stack, requests: int, big: int, others: int) -> None:
     import pytest
     from functions_framework import create_app
 
-    services = Services.from_settings(stack.settings)
+    services = Services.from_settings(stack.settings.for_worker())  # seeds millions of rows
     services.pool.wait(timeout=30)
     started = time.perf_counter()
     small_id, small_auth = seed(services, "small", 1_000)

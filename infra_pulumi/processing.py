@@ -44,6 +44,10 @@ def worker_settings(s: StackSettings) -> dict[str, str]:
         "WORKER_HOST": ALL_INTERFACES,
         "WORKER_PORT": str(s.worker_port),
         "WORKER_MSG_TIMEOUT_SECONDS": str(defaults.msg_timeout_seconds),
+        # Its bounds on PostgreSQL and MinIO, longer than a request's (large copies, uploads).
+        "WORKER_POSTGRES_STATEMENT_TIMEOUT_SECONDS": f"{defaults.statement_timeout_seconds:g}",
+        "WORKER_S3_READ_TIMEOUT_SECONDS": f"{defaults.storage_read_timeout_seconds:g}",
+        "WORKER_S3_CALL_DEADLINE_SECONDS": f"{defaults.storage_call_deadline_seconds:g}",
         # The worker's own image; Skaffold rewrites this value too (skaffold.yaml).
         "PROCESSING_IMAGE": s.images.processing,
         "PROCESSING_JOB_SERVICE_ACCOUNT": JOB_ACCOUNT,

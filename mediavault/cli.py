@@ -154,7 +154,8 @@ def _reconcile(settings: Settings, every: float | None) -> int:
     from mediavault.reconcile import reconcile_forever, reconcile_once
     from mediavault.services import Services
 
-    services = Services.from_settings(settings)
+    # A batch job, with the worker's account and bounds (it hashes and removes many objects).
+    services = Services.from_settings(settings.for_worker())
     try:
         if every is None:
             reconcile_once(services)

@@ -6,7 +6,7 @@ import os
 import socket
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -50,6 +50,21 @@ class DatabaseSettings:
     pool_max_size: int
     connect_timeout_seconds: int
     pool_timeout_seconds: float
+    statement_timeout_seconds: float
+    idle_in_transaction_timeout_seconds: float
+
+    @property
+    def reply_timeout_seconds(self) -> float:
+        """How long the client waits for any answer: past the server's own statement timeout."""
+        # A server that has not answered a second after it would have cancelled the statement
+        # itself is not answering (stopped, or cut off with the kernel still acknowledging).
+        return self.statement_timeout_seconds + 1.0
+
+    def session_options(self) -> str:
+        """libpq `options` for the pool's sessions: the server-side bounds."""
+        statement = round(self.statement_timeout_seconds * 1000)
+        idle = round(self.idle_in_transaction_timeout_seconds * 1000)
+        return f"-c statement_timeout={statement} -c idle_in_transaction_session_timeout={idle}"
 
     def conninfo(self) -> str:
         """A libpq connection string (password included; never log it)."""
@@ -63,6 +78,13 @@ class DatabaseSettings:
             dbname=self.name,
             connect_timeout=self.connect_timeout_seconds,
             application_name="mediavault",
+            # A peer gone without a word (host down, cable cut) is noticed within about 30 s,
+            # and unacknowledged writes give up after as long.
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+            tcp_user_timeout=30_000,
         )
 
 
@@ -80,6 +102,10 @@ class StorageSettings:
     presign_expiry_seconds: int
     download_expiry_seconds: int
     notify_arn: str
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    # A storage call retries (after a refused connection, a reset, a 503) only within this.
+    call_deadline_seconds: float
 
 
 @dataclass(frozen=True)
@@ -176,6 +202,10 @@ class ProcessingSettings:
     max_jobs_per_owner: int
     scratch_dir: str
     worker_id: str
+    # The worker's own, longer bounds: large copies, long uploads of derived files, batches.
+    statement_timeout_seconds: float
+    storage_read_timeout_seconds: float
+    storage_call_deadline_seconds: float
     decoder_uid: int = 65534  # what a root worker's decoders run as (nobody)
     decoder_gid: int = 65534
 
@@ -201,6 +231,21 @@ class Settings:
     def production(self) -> bool:
         """True when deployed: no embedded defaults for secrets and endpoints."""
         return self.environment == "production"
+
+    def for_worker(self) -> Settings:
+        """These settings with the worker's longer bounds on PostgreSQL and MinIO."""
+        processing = self.processing
+        return replace(
+            self,
+            database=replace(
+                self.database, statement_timeout_seconds=processing.statement_timeout_seconds
+            ),
+            storage=replace(
+                self.storage,
+                read_timeout_seconds=processing.storage_read_timeout_seconds,
+                call_deadline_seconds=processing.storage_call_deadline_seconds,
+            ),
+        )
 
     @classmethod
     def from_env(
@@ -232,6 +277,12 @@ class Settings:
                 pool_timeout_seconds=env.number(
                     "POSTGRES_POOL_TIMEOUT_SECONDS", 1.0, minimum=0.1, maximum=60
                 ),
+                statement_timeout_seconds=env.number(
+                    "POSTGRES_STATEMENT_TIMEOUT_SECONDS", 2.0, minimum=0.1, maximum=3600
+                ),
+                idle_in_transaction_timeout_seconds=env.number(
+                    "POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 30.0, minimum=1, maximum=3600
+                ),
             ),
             storage=StorageSettings(
                 endpoint=env.address("S3_ENDPOINT", "127.0.0.1:19000", required=True),
@@ -249,6 +300,15 @@ class Settings:
                     "DOWNLOAD_URL_EXPIRY_SECONDS", 900, minimum=60, maximum=7 * 24 * 3600
                 ),
                 notify_arn=env.text("MINIO_NOTIFY_ARN", "arn:minio:sqs::_:nsq"),
+                connect_timeout_seconds=env.number(
+                    "S3_CONNECT_TIMEOUT_SECONDS", 1.0, minimum=0.1, maximum=60
+                ),
+                read_timeout_seconds=env.number(
+                    "S3_READ_TIMEOUT_SECONDS", 2.0, minimum=0.1, maximum=3600
+                ),
+                call_deadline_seconds=env.number(
+                    "S3_CALL_DEADLINE_SECONDS", 2.0, minimum=0, maximum=3600
+                ),
             ),
             queue=QueueSettings(
                 nsqd_tcp_address=env.address("NSQD_TCP_ADDRESS", "127.0.0.1:14150", required=True),
@@ -357,6 +417,15 @@ class Settings:
                 # Jobs a worker of this id held when it died are taken back when it restarts:
                 # give each worker on one host its own id.
                 worker_id=env.text("WORKER_ID", socket.gethostname()),
+                statement_timeout_seconds=env.number(
+                    "WORKER_POSTGRES_STATEMENT_TIMEOUT_SECONDS", 60.0, minimum=0.1, maximum=86400
+                ),
+                storage_read_timeout_seconds=env.number(
+                    "WORKER_S3_READ_TIMEOUT_SECONDS", 300.0, minimum=0.1, maximum=86400
+                ),
+                storage_call_deadline_seconds=env.number(
+                    "WORKER_S3_CALL_DEADLINE_SECONDS", 600.0, minimum=0, maximum=86400
+                ),
                 # Never 0: a decoder reads hostile bytes. Used only when the worker is root.
                 decoder_uid=env.integer("PROCESSING_DECODER_UID", 65534, 1, 2**32 - 2),
                 decoder_gid=env.integer("PROCESSING_DECODER_GID", 65534, 1, 2**32 - 2),

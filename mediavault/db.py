@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -19,22 +21,28 @@ logger = logging.getLogger(__name__)
 
 
 def create_pool(settings: DatabaseSettings, *, open_now: bool = True) -> Pool:
-    """A pool that checks connections on checkout, so a restarted server heals it.
-
-    Waiting for a connection is short (POSTGRES_POOL_TIMEOUT_SECONDS), and once the database
-    is seen down, callers fail at once for a moment instead of each waiting again.
-    """
-    from psycopg import Connection
-    from psycopg.rows import DictRow, dict_row
+    """A pool that checks connections on checkout, so a restarted server heals it."""
+    # Nothing waits unbounded: for a connection (POSTGRES_POOL_TIMEOUT_SECONDS), for a new one
+    # (POSTGRES_CONNECT_TIMEOUT_SECONDS), for any answer (POSTGRES_STATEMENT_TIMEOUT_SECONDS,
+    # which the server enforces, and a second more on this side, for a server that does not
+    # answer at all). Once the database is seen down, callers fail at once for a moment.
+    from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
+
+    check_seconds = settings.pool_timeout_seconds
+
+    def check(conn: DictConnection) -> None:
+        # A healthy server answers an empty query at once; a checkout waits no longer in all.
+        with replies_within(conn, check_seconds):
+            ConnectionPool.check_connection(conn)
 
     pool: Pool = _pool_class()(
         settings.conninfo(),
-        connection_class=Connection[DictRow],
+        connection_class=_connection_class(settings.reply_timeout_seconds),
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
-        kwargs={"row_factory": dict_row},
-        check=ConnectionPool.check_connection,
+        kwargs={"row_factory": dict_row, "options": settings.session_options()},
+        check=check,
         timeout=settings.pool_timeout_seconds,
         # Give up a failing slot quickly: the next request then grows the pool with a fresh,
         # immediate attempt, so a restarted database is picked up within seconds, not minutes.
@@ -50,8 +58,45 @@ def create_pool(settings: DatabaseSettings, *, open_now: bool = True) -> Pool:
 
 def ping(pool: Pool, timeout: float = 2.0) -> None:
     """Raise if PostgreSQL cannot answer a trivial query within the timeout."""
-    with pool.connection(timeout=timeout) as conn:
+    with pool.connection(timeout=timeout) as conn, replies_within(conn, timeout):
         conn.execute("SELECT 1")
+
+
+@contextmanager
+def replies_within(conn: DictConnection, seconds: float) -> Iterator[None]:
+    """In the block, the connection waits at most `seconds` for each answer (not its default)."""
+    bounded = getattr(conn, "reply_seconds", None)
+    if bounded is None:  # not one of the pool's own connections: nothing to narrow
+        yield
+        return
+    conn.reply_seconds = seconds  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        conn.reply_seconds = bounded  # type: ignore[attr-defined]
+
+
+def _connection_class(reply_timeout: float) -> type[DictConnection]:
+    """A connection that gives up on a server that does not answer within `reply_timeout`."""
+    from psycopg import Connection, OperationalError
+    from psycopg.errors import _WaitTimeout
+    from psycopg.rows import DictRow
+
+    # Every exchange with the server goes through Connection.wait. A stopped server (SIGSTOP,
+    # a frozen VM) keeps the connection open and its kernel acknowledges what is sent: without
+    # a bound here a query waits forever, and no server-side timeout can help.
+    class BoundedConnection(Connection[DictRow]):
+        reply_seconds: float = reply_timeout  # replies_within narrows it for a block
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            limit = self.reply_seconds if timeout is None else timeout
+            try:
+                return super().wait(gen, interval, limit)
+            except _WaitTimeout:
+                self.pgconn.finish()  # an answer may still come: this one is never reused
+                raise OperationalError(f"PostgreSQL did not answer within {limit:g} s") from None
+
+    return BoundedConnection
 
 
 # pg_isready's question: the protocol 3.0 startup message, answered before any password.
@@ -83,10 +128,9 @@ _FAIL_FAST_SECONDS = 2.0
 def _pool_class() -> type[Pool]:
     """ConnectionPool that remembers an outage (state of this pool, not of the module)."""
     import time
-    from collections.abc import Iterator
-    from contextlib import contextmanager
 
     from psycopg import Connection, OperationalError
+    from psycopg.errors import QueryCanceled
     from psycopg.rows import DictRow
     from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -100,6 +144,8 @@ def _pool_class() -> type[Pool]:
             try:
                 with super().connection(timeout) as conn:
                     yield conn
+            except QueryCanceled:  # the server's statement timeout: it is up, only busy
+                raise
             except OperationalError:  # PoolTimeout too
                 self._down_until = time.monotonic() + _FAIL_FAST_SECONDS
                 raise

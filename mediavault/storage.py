@@ -27,16 +27,6 @@ DERIVED_PREFIX = "derived/"
 UPLOAD_EVENTS = ("s3:ObjectCreated:*",)
 
 
-def _http_client(connect_timeout: float, read_timeout: float, retries: int) -> object:
-    import urllib3
-
-    return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-        retries=urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
-        maxsize=16,
-    )
-
-
 class Storage:
     """Two clients: one for the internal endpoint, one that only signs URLs for browsers.
 
@@ -57,13 +47,16 @@ class Storage:
         """The client for the internal endpoint."""
         from minio import Minio
 
+        from mediavault.s3http import pool_manager
+
         return Minio(
             self.settings.endpoint,
             access_key=self.settings.access_key,
             secret_key=self.settings.secret_key,
             secure=self.settings.use_ssl,
             region=self.settings.region,
-            http_client=_http_client(3.0, 60.0, retries=3),  # type: ignore[arg-type]
+            # Bounded connect and read, retries within S3_CALL_DEADLINE_SECONDS (never minutes).
+            http_client=pool_manager(self.settings),
         )
 
     @cached_property

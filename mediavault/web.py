@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -18,9 +19,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from mediavault.db import accepting_connections, is_outage
 from mediavault.errors import (
     Forbidden,
     HTTPError,
+    MediaVaultError,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -30,6 +33,8 @@ from mediavault.errors import (
 )
 from mediavault.logs import correlation_id
 from mediavault.metrics import HttpMetrics
+from mediavault.storage import Storage
+from mediavault.warmup import Warmup
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -192,10 +197,13 @@ class FunctionApp:
         settings: Settings,
         services: LazyServices,
         endpoints: EndpointsFactory | None = None,
+        warmup: Warmup | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.services = services
+        # Handlers' lazy imports, made by one thread before any handler runs (mediavault.warmup).
+        self.warmup = warmup if warmup is not None else Warmup(())
         self.metrics = HttpMetrics(name)
         self.cors_origin = _origin(settings.frontend_url)
         # The pages that may send cookie-authenticated writes: the web app's and the API's own.
@@ -204,6 +212,7 @@ class FunctionApp:
             Endpoint("/healthz", ("GET",), self._healthz),
             Endpoint("/metrics", ("GET",), self._metrics),
         ]
+        self._builtin_count = len(builtin)
         own = list(endpoints(self.metrics.registry)) if endpoints is not None else []
         # One rule per endpoint, keyed by position: a pattern may have a handler per method.
         self._endpoints = [*builtin, *own]
@@ -232,6 +241,10 @@ class FunctionApp:
                 response.headers["Access-Control-Expose-Headers"] = "X-Request-Id"
             response.vary.add("Origin")
             record_request(self.metrics, request.method, route, response, started)
+            # The first request of any kind (a readiness probe, most often) starts the imports,
+            # once it has its answer: in the server's worker process (never in one about to
+            # fork), and not competing with that first answer.
+            self.warmup.start()
             return response
         finally:
             correlation_id.reset(token)
@@ -253,7 +266,10 @@ class FunctionApp:
             route = endpoint.pattern
             self._refuse_cross_site(request)
             context = RequestContext(request, self.settings, self.services, request_id)
-            return route, endpoint.handler(context, **arguments)
+            if index < self._builtin_count:  # /healthz and /metrics import nothing
+                return route, endpoint.handler(context, **arguments)
+            with self.warmup.turn():
+                return route, endpoint.handler(context, **arguments)
         except Exception as error:  # every failure becomes JSON, never a traceback
             return route, self._failure(request, route, error)
 
@@ -269,7 +285,10 @@ class FunctionApp:
             limit = self.settings.max_json_bytes
             error = PayloadTooLarge(f"request bodies may be at most {limit} bytes")
         if isinstance(error, HTTPError):
-            return _unread_body_safe(error_response(error))
+            response = error_response(error)
+            if response.status_code == 503 and "Retry-After" not in response.headers:
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return _unread_body_safe(response)
         outage = _outage(error)
         if outage is not None:
             logger.warning("%s unavailable: %s", outage, type(error).__name__,
@@ -309,26 +328,27 @@ class FunctionApp:
 
     def _healthz(self, context: RequestContext) -> Response:
         # Neither the pool nor psycopg: a cold start answers its readiness probe before it
-        # pays for the driver, which the first real request needs anyway.
-        from mediavault.db import accepting_connections
-        from mediavault.storage import Storage
+        # pays for the driver. PostgreSQL and MinIO are asked at once: one timeout bounds both.
+        settings, minio = self.settings, ["down: no answer"]
 
-        checks: dict[str, str] = {}
-        try:
-            accepting_connections(self.settings.database)
-            checks["postgres"] = "ok"
-        except Exception as error:
-            checks["postgres"] = f"down: {type(error).__name__}"
-        try:
-            Storage(self.settings.storage).ping()
-            checks["minio"] = "ok"
-        except Exception as error:
-            checks["minio"] = f"down: {error}"
+        def ask_minio() -> None:
+            minio[0] = _check(lambda: Storage(settings.storage).ping(HEALTH_SECONDS))
+
+        asking = threading.Thread(target=ask_minio, name="healthz-minio", daemon=True)
+        asking.start()
+        postgres = _check(lambda: accepting_connections(settings.database, HEALTH_SECONDS))
+        asking.join(HEALTH_SECONDS + 1)
+        checks = {"postgres": postgres, "minio": minio[0]}
+        problem = self.warmup.problem()
+        if problem is not None:
+            checks["imports"] = f"failed: {problem}"
         down = sorted(name for name, state in checks.items() if state != "ok")
         if down:
             logger.warning("unhealthy: %s", checks, extra={"function": self.name})
             unavailable = ServiceUnavailable(f"{', '.join(down)} unavailable")
-            return error_response(unavailable, {"status": "unavailable", "checks": checks})
+            response = error_response(unavailable, {"status": "unavailable", "checks": checks})
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         return json_response({"status": "ok", "function": self.name, "checks": checks})
 
     def _metrics(self, context: RequestContext) -> Response:
@@ -337,6 +357,19 @@ class FunctionApp:
 
 
 RETRY_AFTER_SECONDS = 5
+# Each readiness check gives up after this long (they run at once: /healthz answers within it).
+HEALTH_SECONDS = 2.0
+
+
+def _check(probe: Callable[[], object]) -> str:
+    """A check's state: ok, or down and why."""
+    try:
+        probe()
+    except MediaVaultError as error:  # our own words
+        return f"down: {error}"
+    except Exception as error:  # whatever it is, the dependency cannot be used now
+        return f"down: {type(error).__name__}"
+    return "ok"
 
 
 def same_origin(request: Request, own_origins: frozenset[str]) -> bool | None:
@@ -353,8 +386,6 @@ def same_origin(request: Request, own_origins: frozenset[str]) -> bool | None:
 
 def _outage(error: Exception) -> str | None:
     """Which dependency an error says is down (PostgreSQL, storage), or None for a bug."""
-    from mediavault.db import is_outage
-
     if is_outage(error):
         return "the database"
     if isinstance(error, StorageError | ConnectionError | TimeoutError):

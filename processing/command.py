@@ -13,9 +13,15 @@ if TYPE_CHECKING:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from mediavault.services import Services
-    from processing.worker import run_worker
+    from mediavault.warmup import import_all
+    from processing.worker import KUBERNETES_WARMUP, WARMUP, run_worker
 
-    services = Services.from_settings(settings)
+    # Before the pool's threads, the job threads and the loop start: no two threads ever make
+    # a first import at once (mediavault.warmup).
+    kubernetes = settings.processing.executor == "kubernetes"
+    import_all(WARMUP + (KUBERNETES_WARMUP if kubernetes else ()))
+    # Copies of large originals and uploads of derived files take longer than a request may.
+    services = Services.from_settings(settings.for_worker())
     try:
         return run_worker(services)
     finally:

@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="processing.job", description=main.__doc__)
     parser.add_argument("--media-id", required=True)
     args = parser.parse_args(argv)
-    settings = load_settings_or_exit(sign_in=False)  # a Job signs nobody in
+    settings = load_settings_or_exit(sign_in=False).for_worker()  # a Job signs nobody in
     configure_logging(settings.log_level)
     processing = settings.processing
     confinement = probe_confinement(processing.decoder_uid, processing.decoder_gid)

@@ -18,6 +18,7 @@ from mediavault.db import is_outage
 from mediavault.errors import EventError, StorageError
 from mediavault.events import parse_event_message
 from mediavault.storage import ORIGINALS_PREFIX, UPLOADS_PREFIX
+from mediavault.warmup import API, QUEUE
 from processing.errors import (
     JobCancelled,
     PermanentProcessingError,
@@ -42,6 +43,19 @@ OUTAGE_REQUEUE_DELAY_SECONDS = 10
 _OUR_PREFIXES = (UPLOADS_PREFIX, ORIGINALS_PREFIX)
 # An owner at their share of running jobs: look again after this long.
 FAIR_SHARE_DELAY_SECONDS = 5
+# Each /healthz check gives up after this long (the worker's own bounds are far longer).
+HEALTH_SECONDS = 2.0
+# What jobs, the health check and nsq's loop import lazily: imported at start, before any thread
+# (mediavault.warmup says why).
+WARMUP = (
+    *API, *QUEUE, "hmac", "uuid", "importlib.metadata", "mediavault.reconcile",
+    "mediavault.services", "nsq", "tornado.ioloop", "tornado.web", "pillow_heif", "PIL.ImageCms",
+    "processing.encoders", "processing.photo_child", "processing.scratch",
+)  # fmt: skip
+KUBERNETES_WARMUP = (
+    "urllib3.exceptions", "kubernetes", "kubernetes.client", "kubernetes.client.exceptions",
+    "kubernetes.config", "processing.kube", "processing.kube_dispatch",
+)  # fmt: skip
 
 
 def requeue_delay(attempts: int) -> int:
@@ -305,23 +319,26 @@ def serve_health(worker: Worker) -> Any:
 
     from mediavault.db import ping
 
-    def check() -> dict[str, str]:
-        checks = {}
-        probes: dict[str, Callable[[], None]] = {
-            "postgres": lambda: ping(worker.services.pool),
-            "minio": worker.services.storage.ping,
-        }
-        for name, probe in probes.items():
-            try:
-                probe()
-                checks[name] = "ok"
-            except Exception as error:
-                checks[name] = f"down: {type(error).__name__}"
-        return checks
+    probes: dict[str, Callable[[], None]] = {
+        "postgres": lambda: ping(worker.services.pool, HEALTH_SECONDS),
+        "minio": lambda: worker.services.storage.ping(HEALTH_SECONDS),
+    }
+
+    def check(probe: Callable[[], None]) -> str:
+        try:
+            probe()
+        except Exception as error:
+            return f"down: {type(error).__name__}"
+        return "ok"
 
     class Health(tornado.web.RequestHandler):
         async def get(self) -> None:
-            checks = await asyncio.get_running_loop().run_in_executor(None, check)
+            # Both at once, each bounded: the probe answers within HEALTH_SECONDS or so.
+            loop = asyncio.get_running_loop()
+            states = await asyncio.gather(
+                *(loop.run_in_executor(None, check, probe) for probe in probes.values())
+            )
+            checks = dict(zip(probes, states, strict=True))
             healthy = all(state == "ok" for state in checks.values())
             self.set_status(200 if healthy else 503)
             self.finish({"status": "ok" if healthy else "unavailable", "checks": checks,

@@ -53,7 +53,8 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def services(stack: Stack) -> Iterator[Services]:
     """A pool and storage clients over the test stack."""
-    made = Services.from_settings(stack.settings)
+    # The tests' own set-up writes in bulk: a batch's bounds, not a request's.
+    made = Services.from_settings(stack.settings.for_worker())
     made.pool.wait(timeout=30)
     try:
         yield made
@@ -65,9 +66,8 @@ def services(stack: Stack) -> Iterator[Services]:
 def admin_storage(stack: Stack) -> Storage:
     """Storage with MinIO's root account: for tests to plant and inspect objects, as an operator."""
     root = stack.layout.provision.root
-    return Storage(
-        replace(stack.settings.storage, access_key=root.access_key, secret_key=root.secret_key)
-    )
+    storage = stack.settings.for_worker().storage
+    return Storage(replace(storage, access_key=root.access_key, secret_key=root.secret_key))
 
 
 def put_object(

@@ -167,12 +167,30 @@ def test_every_malformed_variable_is_named_at_once() -> None:
         ("TRANSCODE_CRF", "99"),
         ("MULTIPART_THRESHOLD_BYTES", "1024"),
         ("S3_BUCKET", "no_underscores"),
+        ("S3_READ_TIMEOUT_SECONDS", "0"),
+        ("POSTGRES_STATEMENT_TIMEOUT_SECONDS", "forever"),
+        ("WORKER_S3_READ_TIMEOUT_SECONDS", "-1"),
     ],
 )
 def test_malformed_values_name_their_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({variable: value})
     assert caught.value.variable == variable
+
+
+def test_the_worker_waits_longer_than_a_request_but_never_forever() -> None:
+    settings = Settings.from_env({"POSTGRES_STATEMENT_TIMEOUT_SECONDS": "1.5"})
+    assert settings.storage.read_timeout_seconds == 2.0
+    assert settings.storage.call_deadline_seconds == 2.0
+    assert settings.database.reply_timeout_seconds == 2.5
+    assert settings.database.session_options() == (
+        "-c statement_timeout=1500 -c idle_in_transaction_session_timeout=30000"
+    )
+    worker = settings.for_worker()
+    assert worker.storage.read_timeout_seconds == 300.0
+    assert worker.storage.call_deadline_seconds == 600.0
+    assert worker.database.statement_timeout_seconds == 60.0
+    assert worker.database.pool_timeout_seconds == settings.database.pool_timeout_seconds
 
 
 def test_pool_bounds_are_checked_together() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from mediavault.api.auth import endpoints
+from mediavault.api.auth import WARMUP, endpoints
 from mediavault.function import create_function
 
-app = create_function("auth", endpoints)
+app = create_function("auth", endpoints, warmup=WARMUP)
 
 
 @functions_framework.http

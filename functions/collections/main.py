@@ -5,10 +5,10 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from mediavault.api.collections import endpoints
+from mediavault.api.collections import WARMUP, endpoints
 from mediavault.function import create_function
 
-app = create_function("collections", endpoints)
+app = create_function("collections", endpoints, warmup=WARMUP)
 
 
 @functions_framework.http

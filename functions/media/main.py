@@ -5,10 +5,10 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from mediavault.api.media import endpoints
+from mediavault.api.media import WARMUP, endpoints
 from mediavault.function import create_function
 
-app = create_function("media", endpoints)
+app = create_function("media", endpoints, warmup=WARMUP)
 
 
 @functions_framework.http

@@ -5,10 +5,10 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from mediavault.api.uploads import endpoints
+from mediavault.api.uploads import WARMUP, endpoints
 from mediavault.function import create_function
 
-app = create_function("presign", endpoints)
+app = create_function("presign", endpoints, warmup=WARMUP)
 
 
 @functions_framework.http

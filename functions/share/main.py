@@ -5,10 +5,10 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from mediavault.api.share import endpoints
+from mediavault.api.share import WARMUP, endpoints
 from mediavault.function import create_function
 
-app = create_function("share", endpoints)
+app = create_function("share", endpoints, warmup=WARMUP)
 
 
 @functions_framework.http

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from mediavault.errors import HTTPError, NotFound
 from mediavault.text import clean_text
+from mediavault.warmup import API, QUEUE
 from mediavault.web import (
     Endpoint,
     RequestContext,
@@ -43,6 +44,14 @@ class SigninMetrics:
             ("reason",),
             registry=registry,
         )
+
+
+# What its handlers import lazily: imported once, in one thread (mediavault.warmup).
+WARMUP = (
+    *API, *QUEUE, "mediavault.discord", "mediavault.signin", "mediavault.sessions",
+    "authlib.deprecate", "authlib.integrations.base_client.errors",
+    "authlib.integrations.httpx_client",
+)  # fmt: skip
 
 
 def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:

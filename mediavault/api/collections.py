@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Response
 
+from mediavault.warmup import API
 from mediavault.web import Endpoint, RequestContext, json_response
 
 if TYPE_CHECKING:
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from mediavault.storage import Storage
 
 PRIVATE = {"Cache-Control": "private, no-store"}
+
+
+# What its handlers import lazily: imported once, in one thread (mediavault.warmup).
+WARMUP = (*API, "mediavault.collections", "mediavault.shares")
 
 
 def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:

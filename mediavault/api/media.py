@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Response
 
+from mediavault.warmup import API, QUEUE
 from mediavault.web import Endpoint, RequestContext, json_response
 
 if TYPE_CHECKING:
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PRIVATE = {"Cache-Control": "private, no-store"}
+
+
+# What its handlers import lazily: imported once, in one thread (mediavault.warmup).
+WARMUP = (*API, *QUEUE, "mediavault.jobs")
 
 
 def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from mediavault import sharepage
 from mediavault.errors import HTTPError, NotFound, TooManyRequests, Unauthorized
 from mediavault.tokens import cookie_signer
+from mediavault.warmup import API
 from mediavault.web import Endpoint, RequestContext, json_response, set_cookie
 
 if TYPE_CHECKING:
@@ -52,6 +53,10 @@ class ShareMetrics:
             "mediavault_share_unlock_failures", "Wrong or rate-limited share passwords.",
             ("reason",), registry=registry,
         )  # fmt: skip
+
+
+# What its handlers import lazily: imported once, in one thread (mediavault.warmup).
+WARMUP = (*API, "mediavault.collections", "mediavault.shares", "itsdangerous")
 
 
 def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Response
 
+from mediavault.warmup import API, QUEUE
 from mediavault.web import Endpoint, RequestContext, json_response
 
 if TYPE_CHECKING:
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+# What its handlers import lazily: imported once, in one thread (mediavault.warmup).
+WARMUP = (*API, *QUEUE, "mediavault.uploads", "mediavault.checksums")
 
 
 def endpoints(registry: CollectorRegistry) -> Iterable[Endpoint]:
