@@ -5,27 +5,27 @@ them (half photos, half videos, every rendition present, two tags each). Then it
 media function twice, each as its container runs it (functions-framework/gunicorn, one process):
 once from --ref (exported with `git archive` into a temporary directory and put first on
 PYTHONPATH) and once from this tree, against the same database and MinIO. Rounds alternate
-between the two (ABBA); each keeps 50 requests in flight for --seconds over pages of the whole
-library in a seeded random order (the same pages for both). Prints, for both: requests/s, p50
-and p99 latency, and the function's CPU time (all its processes, from /proc) per listed item;
-then this tree's figures over the ref's.
+between the two (ABBA); in each, wrk keeps 50 connections busy for --seconds with pages of the
+whole library in a seeded random order (the same pages for both). Prints, for both: requests/s,
+p50 and p99 latency, and the function's CPU time (all its processes, from /proc) per listed
+item; then this tree's figures over the ref's, and what PostgreSQL and wrk spent per request
+(they share the cores). wrk, a C load generator, leaves the CPU to what is measured.
 Usage: .venv/bin/python bench/media_list_throughput.py [--ref main] [--rounds 3] [--seconds 10]
+(needs `apt-get install wrk`)
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import os
-import random
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +73,22 @@ FROM (SELECT n, n %% 2 = 1 AS v, %(owner)s::text || '/' || md5(%(owner)s::text |
       FROM generate_series(1, %(count)s) AS n) AS s
 """
 
+# wrk's Lua: each request a page drawn from the list (the same draws for both functions), and
+# one parseable line at the end (latencies in microseconds).
+WRK_SCRIPT = """
+local pages = {}
+for line in io.lines(os.getenv("BENCH_PAGES")) do pages[#pages + 1] = line end
+math.randomseed(tonumber(os.getenv("BENCH_SEED")))
+wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+request = function() return wrk.format("GET", pages[math.random(#pages)]) end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99),
+    e.status + e.connect + e.read + e.write + e.timeout))
+end
+"""
+
 SEED_TAGS = """
 WITH made AS (
     INSERT INTO tags (owner_id, name)
@@ -88,15 +104,18 @@ WHERE m.owner_id = %(owner)s::uuid
 
 @dataclass
 class Arm:
-    """One function process under test and what it measured."""
+    """One function process under test and what it measured, round by round."""
 
     name: str
     url: str
     running: RunningProcess
-    latencies: list[float] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
+    p50s: list[float] = field(default_factory=list)  # ms, one per round
+    p99s: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
+    database_cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
 
 
 def seed(services: Services, count: int) -> tuple[dict[str, str], list[str]]:
@@ -165,8 +184,9 @@ def start_function(stack: Stack, name: str, source_root: Path) -> Arm:
     return Arm(name, url, running)
 
 
-def cpu_seconds(process_group: int) -> float:
-    """User and system CPU time of every live process of the group (gunicorn and its worker)."""
+def cpu_seconds(root: int) -> float:
+    """CPU time of a process and its children, live (its group, or its direct children: each
+    PostgreSQL backend is a session of its own) and reaped."""
     ticks = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -176,42 +196,50 @@ def cpu_seconds(process_group: int) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == process_group:  # pgrp
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        if int(entry.name) == root:
+            ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+        elif root in (int(fields[1]), int(fields[2])):  # ppid, pgrp
+            ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-async def load(
-    arm: Arm, pages: list[str], auth: dict[str, str], seconds: float, rng: random.Random
-) -> tuple[int, list[float]]:
-    """Keep IN_FLIGHT requests going for `seconds`; completed requests and their latencies."""
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
-    client = httpx.AsyncClient(base_url=arm.url, headers=auth, limits=limits, timeout=60)
-    async with client:
-
-        async def one_client() -> None:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                response = await client.get(rng.choice(pages))
-                if response.status_code != 200:
-                    raise SystemExit(f"{arm.name}: {response.status_code} {response.text[:300]}")
-                latencies.append(time.perf_counter() - started)
-
-        await asyncio.gather(*(one_client() for _ in range(IN_FLIGHT)))
-    return len(latencies), latencies
+def wrk(
+    arm: Arm, files: tuple[Path, Path], auth: dict[str, str], seconds: float, *, seed: int
+) -> tuple[int, float, float, float]:
+    """IN_FLIGHT connections for `seconds`: requests done, seconds, p50 and p99 (ms)."""
+    script, pages = files
+    env = {**os.environ, "BENCH_PAGES": str(pages), "BENCH_SEED": str(seed),
+           "BENCH_AUTH": auth["Authorization"]}  # fmt: skip
+    done = subprocess.run(
+        ["wrk", "--threads", "2", "--connections", str(IN_FLIGHT), "--duration", f"{seconds:g}s",
+         "--timeout", "60s", "--script", str(script), arm.url],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    [result] = [line.split()[1:] for line in done.splitlines() if line.startswith("RESULT ")]
+    requests, micros, p50, p99, bad = (int(value) for value in result)
+    if bad:
+        raise SystemExit(f"{arm.name}: {bad} requests failed or were not 200:\n{done}")
+    return requests, micros / 1e6, p50 / 1000, p99 / 1000
 
 
-def round_of(arm: Arm, pages: list[str], auth: dict[str, str], seconds: float, seed: int) -> None:
+def round_of(
+    stack: Stack, arm: Arm, files: tuple[Path, Path], auth: dict[str, str], *, seconds: float,
+    seed: int,
+) -> None:  # fmt: skip
     """One measured round against one arm."""
-    group = arm.running.process.pid
-    cpu_before, started = cpu_seconds(group), time.perf_counter()
-    count, latencies = asyncio.run(load(arm, pages, auth, seconds, random.Random(seed)))
-    arm.seconds += time.perf_counter() - started
+    group, database = arm.running.process.pid, stack.processes.running["postgres"].process.pid
+    cpu_before, database_before = cpu_seconds(group), cpu_seconds(database)
+    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    requests, elapsed, p50, p99 = wrk(arm, files, auth, seconds, seed=seed)
+    client = resource.getrusage(resource.RUSAGE_CHILDREN)
+    arm.client_cpu_seconds += (client.ru_utime + client.ru_stime
+                               - client_before.ru_utime - client_before.ru_stime)  # fmt: skip
     arm.cpu_seconds += cpu_seconds(group) - cpu_before
-    arm.requests += count
-    arm.latencies += latencies
+    arm.database_cpu_seconds += cpu_seconds(database) - database_before
+    arm.requests += requests
+    arm.seconds += elapsed
+    arm.p50s.append(p50)
+    arm.p99s.append(p99)
 
 
 def check_pages(arm: Arm, pages: list[str], auth: dict[str, str]) -> None:
@@ -245,31 +273,38 @@ def run(stack: Stack, baseline: Path, ref_name: str, args: argparse.Namespace) -
     services.pool.wait(timeout=30)
     auth, pages = seed(services, args.items)
     services.close()
+    files = (stack.layout.data_dir / "pages.lua", stack.layout.data_dir / "pages.txt")
+    files[0].write_text(WRK_SCRIPT)
+    files[1].write_text("".join(f"{page}\n" for page in pages))
     arms = [start_function(stack, "before", baseline), start_function(stack, "after", ROOT)]
     for arm in arms:
         check_pages(arm, pages, auth)
-        asyncio.run(load(arm, pages, auth, 3.0, random.Random(0)))  # warm-up, not counted
+        wrk(arm, files, auth, 3.0, seed=0)  # warm-up, not counted
     for number in range(args.rounds):
-        order = arms if number % 2 == 0 else arms[::-1]
-        for arm in order:
-            round_of(arm, pages, auth, args.seconds, seed=number)
+        for arm in arms if number % 2 == 0 else arms[::-1]:
+            round_of(stack, arm, files, auth, seconds=args.seconds, seed=number + 1)
     names = {"before": ref_name, "after": "this tree"}
     print(
-        f"GET /api/media?limit={PAGE}, {IN_FLIGHT} in flight, {args.rounds} rounds x "
-        f"{args.seconds:g} s each (alternating), {args.items:,} items, {len(pages)} pages"
+        f"GET /api/media?limit={PAGE}, {IN_FLIGHT} connections (wrk), {args.rounds} rounds x "
+        f"{args.seconds:g} s each, alternating; {args.items:,} items in {len(pages)} pages"
     )
+    print("p50/p99: the median of the rounds' own; CPU: the function's processes")
     print(f"{'code':<26}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/item':>13}")
     figures = {}
     for arm in arms:
         rate = arm.requests / arm.seconds
-        p50 = statistics.median(arm.latencies) * 1000
-        p99 = statistics.quantiles(arm.latencies, n=100)[98] * 1000
+        p50, p99 = statistics.median(arm.p50s), statistics.median(arm.p99s)
         per_item = arm.cpu_seconds * 1000 / (arm.requests * PAGE)
         figures[arm.name] = (rate, p50, p99, per_item)
         print(f"{names[arm.name]:<26}{rate:>11.1f}{p50:>9.0f}{p99:>9.0f}{per_item:>13.3f}")
     ratio = [a / b for a, b in zip(figures["after"], figures["before"], strict=True)]
-    print(f"{'after / before':<26}{ratio[0]:>10.2f}x{ratio[1]:>8.2f}x{ratio[2]:>8.2f}x"
+    print(f"{'this tree / ref':<26}{ratio[0]:>10.2f}x{ratio[1]:>8.2f}x{ratio[2]:>8.2f}x"
           f"{ratio[3]:>12.2f}x")  # fmt: skip
+    print("CPU ms per request on the same cores, elsewhere:")
+    for arm in arms:
+        database = arm.database_cpu_seconds * 1000 / arm.requests
+        client = arm.client_cpu_seconds * 1000 / arm.requests
+        print(f"  {names[arm.name]:<24}PostgreSQL {database:6.2f}   wrk {client:6.2f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+import posixpath
 from typing import TYPE_CHECKING, Any
 
 from mediavault.mediatypes import announced_format
@@ -25,7 +25,7 @@ def derived_url(storage: Storage, key: str | None, expires_seconds: int) -> str 
     """A URL for a derived object (thumbnail, preview, playback file), or None without one."""
     if not key:
         return None
-    content_type = _DERIVED_TYPES.get(PurePosixPath(key).suffix.lower(), OPAQUE)
+    content_type = _DERIVED_TYPES.get(posixpath.splitext(key)[1].lower(), OPAQUE)
     return storage.presign_get(key, content_type, expires_seconds)
 
 

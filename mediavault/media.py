@@ -279,26 +279,35 @@ def to_json(row: dict[str, Any], storage: Storage) -> Media:
     from mediavault.renditions import local_time, source_key, video_sources
 
     expiry = storage.settings.download_expiry_seconds
+    signed: dict[str, str | None] = {}
+
+    def url(key: str | None) -> str | None:
+        # Fields often name the same file (a photo's preview is its playback, a video's sources
+        # its playback and web files): each is signed once.
+        if not key:
+            return None
+        if key not in signed:
+            signed[key] = derived_url(storage, key, expiry)
+        return signed[key]
+
     # Nothing is handed out before the worker has checked it, nor after it refused it.
     original = original_url(storage, row, expiry)
     ready = row["status"] == "ready"
     playback = original
     if ready and row["playback_key"]:
-        playback = derived_url(storage, row["playback_key"], expiry)
+        playback = url(row["playback_key"])
     elif ready and row["kind"] == "image" and row["preview_key"]:
-        playback = derived_url(storage, row["preview_key"], expiry)  # upright, sRGB, any browser
-    thumbnail = derived_url(storage, row["thumbnail_key"], expiry)
+        playback = url(row["preview_key"])  # upright, sRGB, any browser
+    thumbnail = url(row["thumbnail_key"])
 
     def derived(column: str) -> str | None:
-        return derived_url(storage, row[column], expiry) if ready else None
+        return url(row[column]) if ready else None
 
     sources: list[MediaSource] = []
     for kind, mime in video_sources(row, allow_original=True):
-        url = (
-            original if kind == "original" else derived_url(storage, source_key(row, kind), expiry)
-        )
-        if url is not None:
-            sources.append({"url": url, "type": mime})
+        source = original if kind == "original" else url(source_key(row, kind))
+        if source is not None:
+            sources.append({"url": source, "type": mime})
     located = row["latitude"] is not None and row["longitude"] is not None
     return {
         "id": str(row["id"]),

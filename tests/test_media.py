@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from mediavault.services import Services
 from mediavault.storage import derived_key
 from tests.api_fixtures import ApiUser
 from tests.conftest import Plant
+from tests.harness import poll
 
 
 def _insert(
@@ -165,6 +168,39 @@ def test_one_item_has_working_urls_and_processing_state(
     types = {name: r.headers["content-type"] for name, r in responses.items()}
     assert types == {"original": "video/mp4", "playback": "video/mp4", "thumbnail": "image/jpeg"}
     assert responses["original"].headers["content-disposition"].startswith("attachment;")
+
+
+def test_lists_hand_out_the_same_urls_again_so_that_browsers_can_cache_them(
+    media_api: FlaskClient, alice: ApiUser, services: Services, plant: Plant
+) -> None:
+    media_id = str(uuid.uuid4())
+    thumb = derived_key(alice.id, media_id, "thumb.webp")
+    plant(thumb, b"webp", "text/html")
+    _insert(services, alice, id=media_id, status="ready", thumbnail_key=thumb,
+            playback_key=derived_key(alice.id, media_id, "hevc.mp4"))  # fmt: skip
+    reuse = services.settings.storage.download_url_reuse_seconds
+
+    def urls() -> dict[str, Any]:
+        items = media_api.get("/api/media?limit=50", headers=alice.headers).get_json()["items"]
+        [item] = [i for i in items if i["id"] == media_id]
+        return {"urls": item["urls"], "sources": item["sources"]}
+
+    def later_than(second: int) -> Callable[[], bool]:
+        return lambda: int(time.time()) != second
+
+    while True:
+        started = int(time.time())
+        first = urls()
+        poll(later_than(started), "the next second")  # a new X-Amz-Date, as signed until now
+        second = urls()
+        if started // reuse == int(time.time()) // reuse:
+            break  # else a reuse window ended in between: ask again
+    assert first == second
+    assert first["urls"]["thumbnail"]
+    assert first["urls"]["original"]
+    one = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
+    assert {"urls": one["urls"], "sources": one["sources"]} == first
+    assert httpx.get(first["urls"]["thumbnail"]).content == b"webp"
 
 
 def test_pending_media_has_no_urls(
