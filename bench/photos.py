@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 
+from processing.confinement import probe_confinement  # noqa: E402
 from processing.inputs import MediaInput  # noqa: E402
 from processing.limits import Limits  # noqa: E402
 from processing.photo_child import WEBP_QUALITY  # noqa: E402
@@ -75,7 +76,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     tools = _tools()
-    sandbox = Limits().sandbox_for(None)
+    sandbox = Limits(confinement=probe_confinement()).sandbox_for(None)  # as the worker's
     with tempfile.TemporaryDirectory(prefix="mediavault-bench-photos-") as temp:
         work = Path(temp)
         photos = {"JPEG 12 MP": photo_like(work / "photo.jpg"),

@@ -37,6 +37,7 @@ from mediavault.config import X265_PRESETS  # noqa: E402
 from mediavault.devstack.services import ServiceSpec  # noqa: E402
 from mediavault.services import Services  # noqa: E402
 from mediavault.users import create_api_token, get_or_create_local_user  # noqa: E402
+from processing.confinement import Confinement, probe_confinement  # noqa: E402
 from processing.limits import Limits  # noqa: E402
 from processing.probe import Probe, probe_file  # noqa: E402
 from processing.transcode import TranscodeOptions, transcode_args  # noqa: E402
@@ -197,11 +198,13 @@ def make_clip(path: Path, size: str) -> Path:
     return path
 
 
-def time_raw(args: list[str], cpu: list[float] | None = None) -> float:
+def time_raw(
+    args: list[str], cpu: list[float] | None = None, env: dict[str, str] | None = None
+) -> float:
     """Seconds of one raw ffmpeg run (its CPU seconds appended to `cpu`: steadier under load)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, check=False, env=env)
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -242,17 +245,22 @@ def start_worker(stack: Stack, preset: str) -> RunningProcess:
 
 
 def measure_clip(
-    clip: ClipResult, pipeline: Pipeline, options: TranscodeOptions, rounds: int
+    clip: ClipResult,
+    pipeline: Pipeline,
+    options: TranscodeOptions,
+    rounds: int,
+    confinement: Confinement,
 ) -> None:
     """Alternate raw and pipeline runs (the order flips every round)."""
     raw_out = pipeline.scratch / f"raw-{clip.name}.mp4"
     args = transcode_args(clip.source, raw_out, clip.probe, options)
-    # The same command under the limits a job runs it with (prlimit, nice, no network).
-    limited = [*Limits().sandbox_for(clip.probe).prefix(), *args]
+    # The same command under the limits and the confinement a job runs it with.
+    sandbox = Limits(confinement=confinement).sandbox_for(clip.probe)
+    limited = sandbox.command(args, reads=[clip.source], writes=[raw_out.parent])
 
     def raw() -> None:
         clip.raw.append(time_raw(args, clip.raw_cpu))
-        clip.sandboxed.append(time_raw(limited, clip.sandboxed_cpu))
+        clip.sandboxed.append(time_raw(limited, clip.sandboxed_cpu, sandbox.env))
 
     def piped() -> None:
         seconds, parts, row = pipeline.run(clip.source)
@@ -344,10 +352,11 @@ def main() -> None:
                 encoder="libx265", crf=stack.settings.transcode.crf, preset=preset
             )
             pipeline = _pipeline(stack, preset, scratch)
+            confinement = probe_confinement()  # what the worker's start-up finds here
             try:
                 warm_up(pipeline, scratch)
                 for clip in clips:
-                    measure_clip(clip, pipeline, options, args.rounds)
+                    measure_clip(clip, pipeline, options, args.rounds, confinement)
             finally:
                 pipeline.services.close()
                 pipeline.events.close()

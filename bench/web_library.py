@@ -123,7 +123,7 @@ def seed(web: WebStack, owner: str, files: list[Path], count: int) -> None:
     )
     keys = []
     for index, path in enumerate(files):
-        key = derived_key(owner, f"bench-thumbnail-{index}", "thumb.webp")
+        key = derived_key(f"bench-thumbnail-{index}", "thumb.webp")
         admin.client.fput_object(admin.bucket, key, str(path), content_type="image/webp")
         keys.append(key)
     with web.services.pool.connection() as conn:

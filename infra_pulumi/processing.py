@@ -62,6 +62,9 @@ def worker_settings(s: StackSettings) -> dict[str, str]:
         "PROCESSING_GPU_NODE_SELECTOR": ",".join(f"{k}={v}" for k, v in selector.items()),
         "PROCESSING_GPU_TOLERATIONS": ",".join(s.gpu.tolerations),
         "PROCESSING_GPU_RUNTIME_CLASS": s.gpu.runtime_class,
+        # Used by a root worker only; pods run as NON_ROOT_UID, so decoders keep that uid.
+        "PROCESSING_DECODER_UID": str(defaults.decoder_uid),
+        "PROCESSING_DECODER_GID": str(defaults.decoder_gid),
     }
 
 

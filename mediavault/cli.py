@@ -1,4 +1,4 @@
-"""The `mediavault` command: init, worker, reconcile, token; dev, gateway, dev-discord (local)."""
+"""The `mediavault` command: init, worker, reconcile, token, migrate-keys; dev, gateway (local)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def _parser(*, registered: bool = True) -> argparse.ArgumentParser:
     )
     reconcile.add_argument(
         "--every", type=float, metavar="SECONDS", help="run again every SECONDS until stopped"
+    )
+    commands.add_parser(
+        "migrate-keys", help="move objects stored under their owner's id to keys naming no owner"
     )
     gateway = commands.add_parser("gateway", help="serve the local gateway")
     gateway.add_argument("--host", default="127.0.0.1")
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _run(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PLR0911  (one per command)
     if args.command == "init":
         from mediavault.config import ProvisionSettings
         from mediavault.provision import initialize
@@ -93,6 +96,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _dev(args, settings)
     if args.command == "reconcile":
         return _reconcile(settings, args.every)
+    if args.command == "migrate-keys":
+        return _migrate_keys(settings)
     if getattr(args, "registered", None) is not None:
         return int(args.registered.run(args, settings))
     if args.command == "gateway":
@@ -157,6 +162,27 @@ def _reconcile(settings: Settings, every: float | None) -> int:
             reconcile_forever(services, every)
     finally:
         services.close()
+    return 0
+
+
+def _migrate_keys(settings: Settings) -> int:
+    """Copy, delete and list across every prefix: like `init`, with MinIO's root account."""
+    from dataclasses import replace
+
+    from mediavault.config import ProvisionSettings
+    from mediavault.db import create_pool
+    from mediavault.keymove import migrate_keys
+    from mediavault.storage import Storage
+
+    root = ProvisionSettings.from_env().root
+    storage = Storage.from_settings(
+        replace(settings.storage, access_key=root.access_key, secret_key=root.secret_key)
+    )
+    pool = create_pool(settings.database)
+    try:
+        migrate_keys(pool, storage)
+    finally:
+        pool.close()
     return 0
 
 

@@ -111,6 +111,9 @@ class AuthSettings:
     session_cookie_name: str
     session_cookie_domain: str
     session_max_age_seconds: int
+    signin_starts_per_client: int  # per SIGNIN_WINDOW_SECONDS, per client network
+    api_tokens_per_user: int  # live tokens at once
+    api_token_creates_per_user_per_hour: int
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ class TranscodeSettings:
     crf: int
     preset: str
     max_height: int
-    web_rendition: str = "auto"  # auto | always | never: the H.264 rendition for browsers
+    web_rendition: str = "auto"  # auto | always | never: the H.264 file every browser plays
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,8 @@ class ProcessingSettings:
     max_jobs_per_owner: int
     scratch_dir: str
     worker_id: str
+    decoder_uid: int = 65534  # what a root worker's decoders run as (nobody)
+    decoder_gid: int = 65534
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,11 @@ class Settings:
                 session_max_age_seconds=env.integer(
                     "SESSION_MAX_AGE_SECONDS", 30 * 24 * 3600, minimum=60
                 ),
+                signin_starts_per_client=env.integer("SIGNIN_STARTS_PER_CLIENT", 30, minimum=1),
+                api_tokens_per_user=env.integer("API_TOKENS_PER_USER", 100, minimum=1),
+                api_token_creates_per_user_per_hour=env.integer(
+                    "API_TOKEN_CREATES_PER_USER_PER_HOUR", 20, minimum=1
+                ),
             ),
             uploads=UploadSettings(
                 max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 10 * GIB, minimum=1),
@@ -354,6 +364,9 @@ class Settings:
                 # Jobs a worker of this id held when it died are taken back when it restarts:
                 # give each worker on one host its own id.
                 worker_id=env.text("WORKER_ID", socket.gethostname()),
+                # Never 0: a decoder reads hostile bytes. Used only when the worker is root.
+                decoder_uid=env.integer("PROCESSING_DECODER_UID", 65534, 1, 2**32 - 2),
+                decoder_gid=env.integer("PROCESSING_DECODER_GID", 65534, 1, 2**32 - 2),
             ),
         )
         if settings.database.pool_min_size > settings.database.pool_max_size:

@@ -30,14 +30,20 @@ def derived_url(storage: Storage, key: str | None, expires_seconds: int) -> str 
 
 
 def original_url(
-    storage: Storage, row: dict[str, Any], expires_seconds: int, *, attachment: bool = True
+    storage: Storage,
+    row: dict[str, Any],
+    expires_seconds: int,
+    *,
+    attachment: bool = True,
+    key: str | None = None,
 ) -> str | None:
-    """A URL for the checked original (None until checked); an attachment unless shown inline."""
-    if row["status"] != "ready" or not row.get("original_key"):
+    """A URL for the checked original (or `key`, a copy of it); an attachment unless inline."""
+    stored = key or row.get("original_key")
+    if row["status"] != "ready" or not stored:
         return None
     content_type = row["content_type"] if announced_format(row["content_type"]) else OPAQUE
     return storage.presign_get(
-        row["original_key"],
+        stored,
         content_type,
         expires_seconds,
         download_name=row["filename"] if attachment else None,

@@ -194,7 +194,7 @@ def finish_ready(
         "playback_key", "thumbnail_key", "preview_key", "content_type",
         "thumbnail_jpeg_key", "preview_jpeg_key", "web_key", "web_size_bytes", "original_codecs",
         "playback_codecs", "web_codecs", "taken_at", "taken_at_offset", "camera_make",
-        "camera_model", "latitude", "longitude", "sha256",
+        "camera_model", "latitude", "longitude", "sha256", "shared_original_key",
     }  # fmt: skip
     fields = {k: v for k, v in media_fields.items() if k in allowed}
     assignments = "".join(f", {name} = %({name})s" for name in fields)

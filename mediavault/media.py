@@ -10,7 +10,7 @@ from psycopg import sql
 
 from mediavault.errors import BadRequest, NotFound
 from mediavault.pagination import Cursor
-from mediavault.storage import DERIVED_PREFIX
+from mediavault.storage import derived_key
 from mediavault.text import clean_text
 
 if TYPE_CHECKING:
@@ -24,13 +24,16 @@ SORTS = {"created_at": "created_at", "taken_at": "timeline_at"}
 ORDERS = ("desc", "asc")
 KINDS = ("video", "image", "audio", "other")
 MAX_TAGS = 50
+# The columns naming a media's stored objects besides its upload: what deleting it removes.
+OBJECT_KEYS = ("original_key", "shared_original_key", "playback_key", "thumbnail_key",
+               "preview_key", "thumbnail_jpeg_key", "preview_jpeg_key", "web_key")  # fmt: skip
 
 # Columns of a media response; tags and processing state come along in one round trip.
 MEDIA_SELECT = """
 SELECT m.id, m.owner_id, m.title, m.filename, m.content_type, m.kind, m.status, m.error,
        m.size_bytes, m.width, m.height, m.duration_ms, m.video_codec, m.audio_codec, m.sha256,
        m.upload_key, m.original_key, m.upload_id, m.playback_key, m.thumbnail_key,
-       m.preview_key, m.thumbnail_jpeg_key, m.preview_jpeg_key, m.web_key,
+       m.preview_key, m.thumbnail_jpeg_key, m.preview_jpeg_key, m.web_key, m.shared_original_key,
        m.original_codecs, m.playback_codecs, m.web_codecs,
        m.taken_at, m.taken_at_offset, m.camera_make, m.camera_model, m.latitude, m.longitude,
        m.timeline_at, m.created_at, m.updated_at,
@@ -267,8 +270,12 @@ def delete_media(conn: DictConnection, storage: Storage, owner_id: str, media_id
     if row["upload_id"] and row["upload_key"]:
         storage.abort_multipart(row["upload_key"], row["upload_id"])
     # Objects first: if storage fails the row stays, and the request can simply be repeated.
-    keys = [key for key in (row["upload_key"], row["original_key"]) if key]
-    storage.remove(keys, prefixes=(f"{DERIVED_PREFIX}{owner_id}/{media_id}/",))
+    # The row names every object (in either key layout); the prefix also catches what a job
+    # wrote but never recorded.
+    derived = derived_key(media_id, "")
+    named = (row[column] for column in ("upload_key", *OBJECT_KEYS))
+    keys = {key for key in named if key and not key.startswith(derived)}
+    storage.remove(sorted(keys), prefixes=(derived,))
     conn.execute("DELETE FROM media WHERE id = %s", (media_id,))
     forget_unused_tags(conn, owner_id)
 

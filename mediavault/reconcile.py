@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 
 # How long one pass may spend hashing earlier originals (the CronJob kills a pass at 5 minutes).
 BACKFILL_SECONDS = 120.0
+# Rate counters whose window ended a day ago hold nothing any limit still reads (windows are
+# at most an hour).
+STALE_COUNTER_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ def enqueue(queue: QueueSettings, bucket: str, row: dict[str, Any], defer_second
 def reconcile_once(services: Services) -> None:
     """One pass: abandoned uploads, lost events, silent jobs, then older originals' checksums."""
     from mediavault.checksums import backfill
+    from mediavault.ratelimits import forget_stale
 
     settings = services.settings
     abandoned = clean_abandoned_uploads(
@@ -101,9 +105,12 @@ def reconcile_once(services: Services) -> None:
         pending_after=60, stale_after=settings.processing.stale_after_seconds,
     )  # fmt: skip
     hashed = backfill(services.pool, services.storage, budget_seconds=BACKFILL_SECONDS)
+    with services.pool.connection() as conn:
+        counters = forget_stale(conn, STALE_COUNTER_SECONDS)
     logger.info(
-        "reconcile: %d abandoned uploads removed, %d re-enqueued, %d checksums computed",
-        abandoned.removed, len(requeued), hashed,
+        "reconcile: %d abandoned uploads removed, %d re-enqueued, %d checksums computed,"
+        " %d stale rate counters dropped",
+        abandoned.removed, len(requeued), hashed, counters,
     )  # fmt: skip
 
 

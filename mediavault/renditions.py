@@ -33,8 +33,8 @@ def video_sources(
     original where it is a browser format with known codecs and nothing derived plays in every
     browser already, the H.264 web rendition last (every browser). Without a web rendition the
     original stays listed even with unknown codecs: it is the only other chance to play.
-    The worker makes a web rendition for every original that names a place (auto), so such an
-    original is never listed beside HEVC.
+    The worker makes a web rendition for every video (auto; the original's streams copied when
+    it plays everywhere), so an original is listed only for media processed before that.
     """
     if row.get("kind") != "video" or row.get("status") != "ready":
         return []

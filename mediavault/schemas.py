@@ -204,6 +204,10 @@ class ShareRequest(Request):
 
     expires_in_seconds: Annotated[int, Meta(ge=60, le=MAX_EXPIRY_SECONDS)] | None = None
     allow_download: bool = False
+    include_location: Annotated[
+        bool,
+        Meta(description="downloads keep the place they were made in (the owner's choice)"),
+    ] = False
     password: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
@@ -260,11 +264,11 @@ class ApiTokenList(TypedDict):
     """The user's API tokens (one page)."""
 
     items: list[ApiToken]
-    next_cursor: None
+    next_cursor: str | None
 
 
 class DuplicateUpload(TypedDict):
-    """Nothing to upload: the user already has these bytes (same SHA-256)."""
+    """Nothing to upload: the user already has these bytes, stored and checked (same SHA-256)."""
 
     duplicate_of: Id
 
@@ -444,6 +448,7 @@ class Share(TypedDict):
     id: Id
     expires_at: Timestamp | None
     allow_download: bool
+    include_location: bool
     has_password: bool
     revoked: bool
     view_count: Annotated[int, Meta(ge=0)]
@@ -479,7 +484,9 @@ class SharedItemUrls(TypedDict):
 
     thumbnail: Url | None
     playback: Url | None
-    original: Annotated[Url | None, Meta(description="only when the link allows downloads")]
+    original: Annotated[
+        Url | None, Meta(description="only when the link allows downloads; placeless unless chosen")
+    ]
 
 
 class SharedItem(TypedDict):

@@ -9,10 +9,10 @@ so the people the link was sent to are never locked out by somebody else's guess
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from mediavault.ratelimits import client_network, hashed
 
 if TYPE_CHECKING:
     from mediavault.db import DictConnection
@@ -21,25 +21,11 @@ if TYPE_CHECKING:
 CLIENT_ATTEMPTS = 5
 LINK_ATTEMPTS = 100
 UNLOCK_WINDOW_SECONDS = 900
-_IPV6_CLIENT_PREFIX = 64
-
-
-def client_network(address: str) -> str:
-    """The network a client address stands for: an IPv6 /64, or the IPv4 address itself."""
-    try:
-        parsed = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return address.strip()  # not an address: still one client, whatever it is
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.IPv6Network((parsed, _IPV6_CLIENT_PREFIX), strict=False))
-    return str(parsed)
 
 
 def client_key(share_id: str, address: str) -> str:
-    """Who is guessing at this link, as a hash of their network and the link."""
-    return hashlib.sha256(f"{share_id}:{client_network(address)}".encode()).hexdigest()[:32]
+    """Who is guessing at this link: their network hashed with the link."""
+    return hashed(share_id, client_network(address))
 
 
 @dataclass(frozen=True)

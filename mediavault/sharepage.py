@@ -74,11 +74,14 @@ def _item(item: SharedItem) -> str:
         )
         poster = f' poster="{escape(thumbnail)}"' if thumbnail else ""
         media = f"<video controls preload=metadata playsinline{poster}>{sources}</video>"
+    elif not playback and not thumbnail:
+        media = ""  # nothing this link may show (only the original, and it allows no downloads)
     elif item["kind"] == "image":
         media = (
-            f'<a href="{escape(playback)}"><img src="{escape(thumbnail or playback)}" alt="{title}"'
-            f' loading=lazy width="{item["width"] or ""}" height="{item["height"] or ""}"></a>'
+            f'<img src="{escape(thumbnail or playback)}" alt="{title}"'
+            f' loading=lazy width="{item["width"] or ""}" height="{item["height"] or ""}">'
         )
+        media = f'<a href="{escape(playback)}">{media}</a>' if playback else media
     else:
         media = f'<audio controls preload=none src="{escape(playback)}"></audio>'
     return f"<figure>{media}<figcaption><span>{title}</span>{download}</figcaption></figure>"

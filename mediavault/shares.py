@@ -8,7 +8,7 @@ import hmac
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from mediavault.errors import NotFound
+from mediavault.errors import Conflict, NotFound
 from mediavault.tokens import hash_token, new_token
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ _SCRYPT_MAXMEM = 64 * 1024 * 1024
 
 _SHARE = """
 SELECT s.id, s.collection_id, s.password_hash IS NOT NULL AS has_password, s.allow_download,
-       s.expires_at, s.revoked_at, s.view_count, s.created_at, s.password_hash,
+       s.include_location, s.expires_at, s.revoked_at, s.view_count, s.created_at, s.password_hash,
        c.title, c.description
 FROM share_links s JOIN collections c ON c.id = s.collection_id
 """
@@ -76,11 +76,11 @@ def create(
     password_hash = hash_password(options.password) if options.password else None
     row = conn.execute(
         "INSERT INTO share_links (collection_id, token_hash, password_hash, allow_download,"
-        " expires_at) VALUES (%s, %s, %s, %s,"
+        " include_location, expires_at) VALUES (%s, %s, %s, %s, %s,"
         " CASE WHEN %s::int IS NULL THEN NULL ELSE now() + make_interval(secs => %s::int) END)"
         " RETURNING id",
         (collection_id, hash_token(token), password_hash, options.allow_download,
-         options.expires_in_seconds, options.expires_in_seconds),
+         options.include_location, options.expires_in_seconds, options.expires_in_seconds),
     ).fetchone()  # fmt: skip
     assert row is not None
     return token, _by_id(conn, str(row["id"]))
@@ -135,7 +135,7 @@ _ITEM = (
     " m.playback_key, m.thumbnail_key, m.preview_key, m.filename, m.content_type,"
     # Never the capture facts (place, camera, date): a share view shows none of them.
     " m.web_key, m.thumbnail_jpeg_key, m.preview_jpeg_key, m.original_codecs,"
-    " m.playback_codecs, m.web_codecs"
+    " m.playback_codecs, m.web_codecs, m.shared_original_key"
     " FROM collection_items i JOIN media m ON m.id = i.media_id"
     " WHERE i.collection_id = %s AND m.status = 'ready'"
 )
@@ -152,3 +152,26 @@ def shared_item(conn: DictConnection, collection_id: str, media_id: str) -> dict
     if row is None:
         raise NotFound("not in this shared collection")
     return row
+
+
+def original_key(share: dict[str, Any], item: dict[str, Any]) -> str | None:
+    """The object a link hands out as an item's original; None when it hands out none."""
+    # The original as uploaded only if its owner chose to include places; otherwise the copy the
+    # worker made without its place (the original itself when it names none; NULL: unchecked).
+    if not share["allow_download"]:
+        return None
+    return str(item["original_key"]) if share["include_location"] else item["shared_original_key"]
+
+
+def require_original_key(share: dict[str, Any], item: dict[str, Any]) -> str:
+    """The original a link hands out for the item, or why it hands out none."""
+    if not share["allow_download"]:
+        raise NotFound("this link does not allow downloads")
+    key = original_key(share, item)
+    if key is None:
+        raise Conflict(
+            "this file has not been checked for a location it may name, or its location could "
+            "not be removed: this link cannot hand it out",
+            code="not_checked_for_location",
+        )
+    return key

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mediavault.discord import Discord
-from mediavault.errors import BadRequest, Forbidden, ServiceUnavailable
+from mediavault.errors import BadRequest, Forbidden, ServiceUnavailable, TooManyRequests
 from mediavault.sessions import (
     LOGIN_STATE_SECONDS,
     consume_login_state,
@@ -74,8 +74,14 @@ def callback_url(settings: Settings) -> str:
     return f"{settings.api_base_url}/api/auth/callback"
 
 
-def start_signin(settings: Settings, pool: Pool, next_param: str | None) -> Started:
-    """Make a state and PKCE verifier, keep them server-side, and build Discord's URL."""
+def start_signin(settings: Settings, pool: Pool, next_param: str | None, *, client: str) -> Started:
+    """Make a state and PKCE verifier, keep them server-side, and build Discord's URL.
+
+    Each start stores a row until it expires, so a client network (`client`'s) may start only
+    so many per state lifetime.
+    """
+    from mediavault.ratelimits import client_network, hashed, take
+
     if not settings.auth.discord_client_id or not settings.auth.discord_client_secret:
         raise ServiceUnavailable(
             "Discord sign-in is not configured (set DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET)",
@@ -84,7 +90,17 @@ def start_signin(settings: Settings, pool: Pool, next_param: str | None) -> Star
     state = secrets.token_urlsafe(32)
     browser = secrets.token_urlsafe(32)
     code_verifier = secrets.token_urlsafe(64)  # 86 characters, within PKCE's 43..128
+    limit = settings.auth.signin_starts_per_client
     with pool.connection() as conn:
+        wait = take(
+            conn, "signin-start", hashed(client_network(client)), limit, LOGIN_STATE_SECONDS
+        )
+        if wait:
+            raise TooManyRequests(
+                f"at most {limit} sign-ins may be started from here in 10 minutes",
+                retry_after=wait,
+                code="too_many_sign_ins",
+            )
         save_login_state(conn, state, browser, code_verifier, safe_next_path(next_param))
     discord = Discord(settings.auth, callback_url(settings))
     return Started(

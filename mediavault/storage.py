@@ -433,11 +433,13 @@ def upload_key(media_id: str) -> str:
     return f"{UPLOADS_PREFIX}{media_id}"
 
 
-def original_key(user_id: str, media_id: str, extension: str) -> str:
+# Keys name the media alone: share links redirect to them, and a key naming its owner would tell
+# every viewer whose it is (issue 20). `mediavault migrate-keys` moves keys of the older layout.
+def original_key(media_id: str, extension: str) -> str:
     """Where a checked original lives: server-made, never from the user's filename."""
-    return f"{ORIGINALS_PREFIX}{user_id}/{media_id}{extension}"
+    return f"{ORIGINALS_PREFIX}{media_id}{extension}"
 
 
-def derived_key(user_id: str, media_id: str, name: str) -> str:
+def derived_key(media_id: str, name: str) -> str:
     """Where a derived object (thumb.jpg, hevc.mp4) of a media lives."""
-    return f"{DERIVED_PREFIX}{user_id}/{media_id}/{name}"
+    return f"{DERIVED_PREFIX}{media_id}/{name}"

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mediavault.errors import Conflict
+from mediavault.errors import Conflict, TooManyRequests
 from mediavault.tokens import hash_token, new_token
 
 if TYPE_CHECKING:
     from mediavault import schemas
+    from mediavault.config import AuthSettings
     from mediavault.db import DictConnection
+    from mediavault.pagination import Cursor
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,34 @@ def get_or_create_local_user(conn: DictConnection, username: str) -> User:
     ).fetchone()
     assert row is not None
     return User.from_row(row)
+
+
+def check_token_allowance(conn: DictConnection, user_id: str, auth: AuthSettings) -> None:
+    """Refuse a new token past the user's pace (429) or their number of live tokens (409).
+
+    The user's row is locked until the caller's transaction ends, so concurrent requests are
+    counted one by one.
+    """
+    from mediavault.ratelimits import take
+
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM api_tokens WHERE user_id = u.id) AS live"
+        " FROM users u WHERE u.id = %s FOR UPDATE",
+        (user_id,),
+    ).fetchone()
+    assert row is not None
+    if row["live"] >= auth.api_tokens_per_user:
+        raise Conflict(
+            f"you hold {row['live']} API tokens, the most allowed; revoke one you no longer use",
+            code="too_many_tokens",
+        )
+    wait = take(conn, "api-token-create", user_id, auth.api_token_creates_per_user_per_hour, 3600)
+    if wait:
+        raise TooManyRequests(
+            f"at most {auth.api_token_creates_per_user_per_hour} new API tokens an hour",
+            retry_after=wait,
+            code="token_rate_limited",
+        )
 
 
 def create_api_token(conn: DictConnection, user_id: str, name: str) -> CreatedToken:
@@ -145,18 +175,28 @@ def upsert_discord_user(
     return User.from_row(row)
 
 
-def list_api_tokens(conn: DictConnection, user_id: str) -> list[schemas.ApiToken]:
-    """The user's tokens, oldest first, without any secret."""
+def list_api_tokens(
+    conn: DictConnection, user_id: str, limit: int, after: Cursor | None
+) -> tuple[list[schemas.ApiToken], Cursor | None]:
+    """A page of the user's tokens, oldest first, without any secret; the next page's cursor."""
+    from mediavault.pagination import Cursor
+
     rows = conn.execute(
-        "SELECT id, name, created_at, last_used_at FROM api_tokens"
-        " WHERE user_id = %s ORDER BY created_at, id",
-        (user_id,),
-    ).fetchall()
-    return [
+        "SELECT id, name, created_at, last_used_at FROM api_tokens WHERE user_id = %(user)s"
+        " AND (%(at)s::timestamptz IS NULL OR (created_at, id) > (%(at)s, %(id)s::uuid))"
+        " ORDER BY created_at, id LIMIT %(limit)s",
+        {"user": user_id, "at": after.at if after else None, "id": after.id if after else None,
+         "limit": limit + 1},
+    ).fetchall()  # fmt: skip
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items: list[schemas.ApiToken] = [
         {"id": str(row["id"]), "name": row["name"], "created_at": row["created_at"],
          "last_used_at": row["last_used_at"]}
         for row in rows
     ]  # fmt: skip
+    last = rows[-1] if more else None
+    return items, Cursor(last["created_at"], str(last["id"])) if last else None
 
 
 def delete_api_token(conn: DictConnection, user_id: str, token_id: str) -> bool:

@@ -45,12 +45,15 @@ def mastering_metadata(
     sandbox: Sandbox | None = None,
 ) -> tuple[str | None, str | None]:
     """x265's master-display and max-cll of a PQ source, from its first frame's side data."""
-    cmd = [
-        *(sandbox or Sandbox()).prefix(), ffprobe, "-v", "error", "-print_format", "json",
+    limits = sandbox or Sandbox()
+    cmd = limits.command([
+        ffprobe, "-v", "error", "-print_format", "json",
         "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames", *media.argv(),
-    ]  # fmt: skip
+    ], reads=[media.path])  # fmt: skip
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            cmd, capture_output=True, timeout=timeout, check=False, env=limits.env
+        )
         frames = json.loads(done.stdout).get("frames") or [] if done.returncode == 0 else []
     except (OSError, subprocess.TimeoutExpired, ValueError) as error:
         log.warning("no mastering metadata: %s", error)

@@ -23,6 +23,7 @@ from processing.errors import JobCancelled, PermanentProcessingError, TransientP
 from processing.hdr import mastering_metadata
 from processing.inputs import MediaInput
 from processing.limits import Limits, Sandbox
+from processing.location import Tools, shared_original
 from processing.photos import PhotoResult, Picture, encode_thumbnail, render_photo
 from processing.probe import Probe, VideoStream, check_announced, classify, probe_file
 from processing.scratch import scratch_directory
@@ -34,12 +35,13 @@ from processing.transcode import (
     plan_for,
     transcode_action,
 )
-from processing.video import VideoPlan, WebOutput, needs_web_rendition, run_video
+from processing.video import VideoPlan, run_video, web_output
 
 if TYPE_CHECKING:
     from mediavault.config import Settings
     from mediavault.jobs import Claim
     from mediavault.services import Services
+    from processing.confinement import Confinement
     from processing.encoders import EncoderChoice
 
 logger = logging.getLogger(__name__)
@@ -102,8 +104,11 @@ def run_job(
     claim: Claim,
     encoder: EncoderChoice,
     keep_alive: Callable[[], None] = lambda: None,
+    confinement: Confinement | None = None,
 ) -> JobResult:
     """Process one claimed upload; raise a ProcessingError when it cannot.
+
+    `confinement` is what start-up found the decoders can be confined with (none: unconfined).
 
     On a permanent failure or a cancellation nothing of the job stays in storage.
     """
@@ -115,7 +120,7 @@ def run_job(
     )
     try:
         with scratch_directory(settings.processing.scratch_dir) as scratch:
-            job = _Job(services, claim, encoder, scratch, beat)
+            job = _Job(services, claim, encoder, scratch, beat, confinement)
             try:
                 return job.run(started)
             except JobCancelled as cancelled:
@@ -141,12 +146,14 @@ class _Job:
     encoder: EncoderChoice
     scratch: Path
     beat: _Progress
+    confinement: Confinement | None
     fields: dict[str, Any] = field(default_factory=dict)
     uploads: list[tuple[str, Path, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     used_encoder: str | None = None
     encode_fps: float | None = None
     promoted_key: str | None = None
+    original_key: str | None = None  # where the checked original is served from
     limits: Limits = field(default_factory=Limits)
     timeout: float = 0.0
     sandbox: Sandbox = field(default_factory=Sandbox)
@@ -157,7 +164,7 @@ class _Job:
         return self.services.settings
 
     def run(self, started: float) -> JobResult:
-        self.limits = Limits.from_settings(self.settings.processing)
+        self.limits = Limits.from_settings(self.settings.processing, self.confinement)
         source = self.scratch / "original"
         clock = time.monotonic()
         try:
@@ -180,6 +187,7 @@ class _Job:
             self.images(media)
         elif kind == "video":
             self.video(media, probe)
+        self.share_original(media, probe)
         bytes_out = self.store()
         self.timings["total"] = time.monotonic() - started
         with self.services.pool.connection() as conn:
@@ -228,7 +236,7 @@ class _Job:
         """Move the checked bytes to their served key, with the type they were found to be."""
         content_type = served_type(media.format, self.claim.content_type, kind)
         target = self.claim.original_key or original_key(
-            self.claim.owner_id, self.claim.media_id, media.format.extension
+            self.claim.media_id, media.format.extension
         )
         if self.claim.original_key is None:
             assert self.claim.upload_key is not None
@@ -241,6 +249,7 @@ class _Job:
                     "the file changed while it was being checked; upload it again"
                 ) from error
             self.promoted_key = target
+        self.original_key = target
         with self.services.pool.connection() as conn:
             jobs.record_original(conn, self.claim.media_id, target, content_type)
         if self.claim.upload_key not in (None, target):
@@ -275,13 +284,13 @@ class _Job:
         policy: Policy = settings.policy  # type: ignore[assignment]  # checked by config
         action = transcode_action(probe, policy, max_height=max_height)
         served = str(self.fields["content_type"])
-        web = needs_web_rendition(settings.web_rendition, probe, served)  # type: ignore[arg-type]
+        web = web_output(settings.web_rendition, probe, served)  # type: ignore[arg-type]
         copy = action is TranscodeAction.REMUX
         options = TranscodeOptions(
             encoder=self.encoder.encoder, crf=settings.crf, preset=settings.preset,
             max_height=max_height, copy_video=copy, max_frames=self.limits.max_frames,
         )  # fmt: skip
-        plan = VideoPlan(web=WebOutput() if web else None, max_frames=self.limits.max_frames)
+        plan = VideoPlan(web=web, max_frames=self.limits.max_frames)
         if action is not TranscodeAction.SKIP:
             self.used_encoder = "copy" if copy else self.encoder.encoder
             with self.services.pool.connection() as conn:
@@ -327,19 +336,37 @@ class _Job:
             self.fields.update(web_size_bytes=run.web.stat().st_size,
                                web_codecs=self.codecs_of(run.web))  # fmt: skip
 
+    def share_original(self, media: MediaInput, probe: Probe) -> None:
+        """What share links hand out as the original: itself, or a copy without the place."""
+        clock = time.monotonic()
+        tools = Tools(self.timeout or self.limits.base_seconds, self.sandbox, self.beat.beat,
+                      float(self.settings.processing.heartbeat_seconds))  # fmt: skip
+        served = str(self.fields["content_type"])
+        found = shared_original(
+            media, probe if media.ffmpeg_readable else None, self.scratch / "shared",
+            served_type=served, tools=tools, known_place=self.fields.get("latitude") is not None,
+        )  # fmt: skip
+        if found.copy is not None:
+            name = f"original-shared{media.format.extension}"
+            self.add_output(name, found.copy, served, "shared_original_key")
+        else:
+            # Unchecked (None): a link that does not include places hands out no original.
+            self.fields["shared_original_key"] = self.original_key if found.checked else None
+        self.timings["share"] = time.monotonic() - clock
+
     def codecs_of(self, output: Path) -> str | None:
         """The codecs string of a file this job wrote."""
         return probe_file(MediaInput.open(output), sandbox=self.limits.sandbox_for(None)).codecs
 
     def add_output(self, name: str, path: Path, content_type: str, column: str) -> None:
-        key = derived_key(self.claim.owner_id, self.claim.media_id, name)
+        key = derived_key(self.claim.media_id, name)
         self.uploads.append((key, path, content_type))
         self.fields[column] = key
 
     def store(self) -> int:
         clock = time.monotonic()
         for key, path, content_type in self.uploads:
-            _upload(self.services, key, path, content_type)
+            upload_output(self.services, key, path, content_type)
         self.timings["upload"] = time.monotonic() - clock
         return sum(path.stat().st_size for _, path, _ in self.uploads)
 
@@ -393,7 +420,8 @@ def _photo_probe(media: MediaInput, photo: PhotoResult, size: int) -> Probe:
                  video=picture, audio=None)  # fmt: skip
 
 
-def _upload(services: Services, key: str, path: Path, content_type: str) -> None:
+def upload_output(services: Services, key: str, path: Path, content_type: str) -> None:
+    """Store a file a job wrote."""
     from minio.error import S3Error
 
     try:
@@ -431,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     from mediavault.config import load_settings_or_exit
     from mediavault.logs import configure_logging
     from mediavault.services import Services
+    from processing.confinement import probe_confinement
     from processing.encoders import select_encoder
 
     parser = argparse.ArgumentParser(prog="processing.job", description=main.__doc__)
@@ -438,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings_or_exit(sign_in=False)  # a Job signs nobody in
     configure_logging(settings.log_level)
+    processing = settings.processing
+    confinement = probe_confinement(processing.decoder_uid, processing.decoder_gid)
     services = Services.from_settings(settings)
     try:
         with services.pool.connection() as conn:
@@ -447,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         encoder = select_encoder(settings.transcode.encoder)  # type: ignore[arg-type]
         try:
-            run_job(services, claim, encoder)
+            run_job(services, claim, encoder, confinement=confinement)
         except JobCancelled as cancelled:
             logger.info("stopped: %s", cancelled.reason)
             return 0

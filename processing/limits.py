@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import shutil
-import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from processing.confinement import Confinement, decoder_env
 from processing.errors import PermanentProcessingError
 from processing.inputs import too_many_pixels
 
@@ -25,18 +26,32 @@ _HEAVY_COST = 60.0
 HEAVY_NICENESS = 10
 
 
+# A worker killed mid-encode (SIGKILL, OOM) must not leave its tools running on: the kernel
+# kills them when the thread that started them dies. setpriv (util-linux) sets that up and execs.
+DIE_WITH_PARENT: tuple[str, ...] = (
+    ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
+)
+
+
 @dataclass(frozen=True)
 class Sandbox:
-    """The limits one ffmpeg/ffprobe process is started under (unset: no limit)."""
+    """The limits one ffmpeg/ffprobe/photo child process is started under (unset: no limit)."""
 
     memory_bytes: int | None = None  # address space (RLIMIT_AS)
     cpu_seconds: int | None = None  # CPU time (RLIMIT_CPU): SIGXCPU past it
     niceness: int = 0
-    no_network: bool = False
+    confinement: Confinement | None = None  # uid, capabilities, seccomp, namespaces
 
-    def prefix(self) -> list[str]:
-        """The command words that apply these limits, then exec the tool (same pid)."""
-        words: list[str] = []
+    def command(
+        self, argv: Sequence[str], *, reads: Sequence[Path] = (), writes: Sequence[Path] = ()
+    ) -> list[str]:
+        """The command running `argv` under these limits (same pid: each step execs the next).
+
+        `reads` are the files the tool reads, `writes` the directories it writes into: made
+        usable by the decoder's uid, and the only ones its mount namespace shows besides the
+        system.
+        """
+        words = list(DIE_WITH_PARENT)
         limits = []
         if self.memory_bytes is not None:
             limits.append(f"--as={self.memory_bytes}")
@@ -47,25 +62,21 @@ class Sandbox:
             words += ["prlimit", *limits, "--"]
         if self.niceness:
             words += ["nice", "-n", str(self.niceness), "--"]
-        if self.no_network and network_namespaces_available():
-            # A process in a new network namespace has only a loopback that is down: even a
-            # demuxer that slipped through could reach nothing.
-            words += ["unshare", "--net", "--"]
-        return words
+        tool = [shutil.which(argv[0]) or argv[0], *argv[1:]]
+        if self.confinement is None:
+            return [*words, *tool]
+        self.confinement.prepare(reads, writes)
+        return [*words, *self.confinement.wrap(tool, reads, writes)]
 
+    def reclaim(self, writes: Sequence[Path]) -> None:
+        """After the tool ended: its output directories hold only plain files of the worker's."""
+        if self.confinement is not None:
+            self.confinement.reclaim(writes)
 
-@functools.cache
-def network_namespaces_available() -> bool:
-    """True where this process may create a network namespace (root, or user namespaces)."""
-    if shutil.which("unshare") is None:
-        return False
-    try:
-        done = subprocess.run(
-            ["unshare", "--net", "true"], capture_output=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    @property
+    def env(self) -> dict[str, str]:
+        """The whole environment of the tool: nothing of the worker's (no credentials)."""
+        return decoder_env()
 
 
 @dataclass(frozen=True)
@@ -79,11 +90,13 @@ class Limits:
     timeout_cap_seconds: float = 6 * 3600.0
     base_seconds: float = 120.0
     seconds_per_hd_second: float = 30.0  # wall time allowed per second of 1080p video
-    no_network: bool = True
+    confinement: Confinement | None = None  # what start-up found this platform allows
 
     @classmethod
-    def from_settings(cls, settings: ProcessingSettings) -> Limits:
-        """The limits the worker's settings ask for."""
+    def from_settings(
+        cls, settings: ProcessingSettings, confinement: Confinement | None = None
+    ) -> Limits:
+        """The limits the worker's settings ask for, with the confinement probed at start."""
         return cls(
             max_pixels=settings.max_pixels,
             max_duration_seconds=settings.max_duration_seconds,
@@ -91,6 +104,7 @@ class Limits:
             memory_bytes=settings.max_memory_bytes or None,
             timeout_cap_seconds=float(settings.job_timeout_seconds),
             seconds_per_hd_second=float(settings.seconds_per_hd_second),
+            confinement=confinement,
         )
 
     def check(self, probe: Probe) -> None:
@@ -144,7 +158,7 @@ class Limits:
             memory_bytes=self.memory_bytes,
             cpu_seconds=math.ceil(timeout * cores),
             niceness=HEAVY_NICENESS if heavy else 0,
-            no_network=self.no_network,
+            confinement=self.confinement,
         )
 
 

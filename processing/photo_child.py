@@ -1,8 +1,9 @@
 """The child process that decodes one photo with Pillow; started by `processing.photos` only.
 
-It runs under the job's Sandbox (address space, CPU time, niceness, no network), so a hostile
-picture that makes a decoder misbehave takes down this process alone. Order of work: open with
-the one Pillow plugin the sniffed format names, refuse the pixel count from the header, read the
+It runs under the job's Sandbox (address space, CPU time, niceness, and the confinement of
+`processing.confinement`: no credentials, no privileges, no network), so a hostile picture
+that makes a decoder misbehave takes down this process alone. Order of work: open with the one
+Pillow plugin the sniffed format names, refuse the pixel count from the header, read the
 capture metadata, and only then decode (JPEG at a reduced scale where that is enough), turn
 upright, convert to sRGB and write the derived pictures, which carry no metadata at all.
 Prints one JSON object on stdout.
@@ -14,6 +15,8 @@ import argparse
 import importlib
 import io
 import json
+import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -38,6 +41,7 @@ _BACKDROP = (255, 255, 255)
 assert WebPImagePlugin  # loaded for saving WebP without loading every other plugin
 _EXIT_TOO_LARGE = 3
 _EXIT_UNREADABLE = 4
+_EXIT_OUT_OF_CPU = 128 + signal.SIGXCPU
 
 
 class Refused(Exception):
@@ -219,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preview", type=int, default=None)
     parser.add_argument("file", type=Path)
     args = parser.parse_args(argv)
+    # The first process of its own PID namespace ignores a signal it has no handler for, and
+    # SIGXCPU (past the CPU-time limit) must still end it.
+    signal.signal(signal.SIGXCPU, lambda *_: os._exit(_EXIT_OUT_OF_CPU))
     try:
         result = render(args.file, args.format, args.out, max_pixels=args.max_pixels,
                         thumb=args.thumb, preview=args.preview)  # fmt: skip

@@ -2,8 +2,9 @@
 
 Pillow decodes, in a child process (`processing.photo_child`) started under the job's Sandbox,
 so that the worker itself never decodes a hostile picture: the child's address space and CPU
-time are bounded, it has no network, and the pixel cap is checked from the header before it
-decodes anything. Only the format the bytes were sniffed as may open the file.
+time are bounded, it is confined like ffmpeg (`processing.confinement`), and the pixel cap is
+checked from the header before it decodes anything. Only the format the bytes were sniffed as
+may open the file.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from processing.capture import Capture
+from processing.confinement import setup_failure
 from processing.errors import PermanentProcessingError, ProcessingTimeout, TransientProcessingError
 from processing.inputs import MediaInput, too_many_pixels
 from processing.limits import Sandbox
-from processing.runner import DIE_WITH_PARENT, HeartbeatCallback
+from processing.runner import HeartbeatCallback
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +81,18 @@ def render_photo(
     if "image" not in media.format.kinds:
         raise ValueError(f"{media.format.name} files are not photos")
     out_dir.mkdir(parents=True, exist_ok=True)
-    argv = [
-        *DIE_WITH_PARENT, *(sandbox or Sandbox()).prefix(),
+    limits = sandbox or Sandbox()
+    argv = limits.command([
         python, "-I", "-m", "processing.photo_child", "--format", media.format.name,
         "--out", str(out_dir), "--max-pixels", str(media.max_pixels),
         "--thumb", str(thumb_edge), *(["--preview", str(preview_edge)] if preview else []),
         str(media.path),
-    ]  # fmt: skip
+    ], reads=[media.path], writes=[out_dir])  # fmt: skip
     started = time.monotonic()
-    done = _run(argv, timeout, on_heartbeat, heartbeat_interval, sandbox or Sandbox())
+    try:
+        done = _run(argv, timeout, on_heartbeat, heartbeat_interval, limits)
+    finally:
+        limits.reclaim([out_dir])
     seconds = time.monotonic() - started
     stderr = done.stderr.decode("utf-8", "replace").strip()[-_STDERR_LIMIT:]
     if done.returncode == _EXIT_TOO_LARGE:
@@ -95,7 +100,7 @@ def render_photo(
         size = (int(width), int(height)) if width.isdigit() and height.isdigit() else None
         raise too_many_pixels(size, media.max_pixels)
     if done.returncode != 0:
-        raise _failure(done.returncode, stderr, sandbox)
+        raise setup_failure(done.returncode, stderr) or _failure(done.returncode, stderr, sandbox)
     try:
         report: dict[str, Any] = json.loads(done.stdout)
         return _result(report, out_dir, seconds)
@@ -114,7 +119,7 @@ def _run(
     deadline = time.monotonic() + timeout
     proc = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True,
+        env=sandbox.env, start_new_session=True,
     )  # fmt: skip
     try:
         while True:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from processing.codecs import audio_codecs, video_codecs
+from processing.confinement import setup_failure
 from processing.errors import PermanentProcessingError, TransientProcessingError
 from processing.inputs import MediaInput, as_input, too_many_pixels
 from processing.limits import Sandbox
@@ -137,13 +138,15 @@ def probe_file(
 ) -> Probe:
     """Run ffprobe on a recognised local file; unreadable input raises PermanentProcessingError."""
     media = as_input(source)
-    cmd = [
-        *(sandbox or Sandbox()).prefix(),
+    limits = sandbox or Sandbox()
+    cmd = limits.command([
         ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
         "-show_data", *media.argv(),
-    ]  # fmt: skip
+    ], reads=[media.path])  # fmt: skip
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            cmd, capture_output=True, timeout=timeout, check=False, env=limits.env
+        )
     except subprocess.TimeoutExpired as exc:
         raise TransientProcessingError(f"ffprobe took longer than {timeout:g} s") from exc
     except OSError as exc:
@@ -153,6 +156,9 @@ def probe_file(
     if pixels is not None:
         raise too_many_pixels(pixels, media.max_pixels)
     if done.returncode != 0:
+        unconfined = setup_failure(done.returncode, stderr)
+        if unconfined is not None:
+            raise unconfined
         detail = readable_error(stderr) or f"ffprobe exited with {done.returncode}"
         raise PermanentProcessingError(f"not a valid {media.format.name.upper()} file ({detail})")
     try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from processing.confinement import setup_failure
 from processing.errors import (
     PermanentProcessingError,
     ProcessingTimeout,
@@ -117,19 +118,22 @@ def run_ffmpeg(
     heartbeat_interval: float = 5.0,
     what: str = "ffmpeg",
     sandbox: Sandbox | None = None,
+    reads: Sequence[Path] = (),
+    writes: Sequence[Path] = (),
 ) -> RunStats:
     """Run `args` (args[0] is the ffmpeg binary) under the sandbox's limits.
 
+    `reads` are its input files, `writes` its output directories (see `Sandbox.command`).
     Raises a ProcessingError on failure; whatever the heartbeat raises (a cancelled job) ends
     ffmpeg and propagates.
     """
     if shutil.which(args[0]) is None:  # setpriv would report a missing binary as ffmpeg's failure
         raise TransientProcessingError(f"cannot run {args[0]}: not found")
     limits = sandbox or Sandbox()
-    argv = [
-        *_DIE_WITH_PARENT, *limits.prefix(),
-        args[0], "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:],
-    ]  # fmt: skip
+    argv = limits.command(
+        [args[0], "-nostdin", "-nostats", "-progress", "pipe:1", *args[1:]],
+        reads=reads, writes=writes,
+    )  # fmt: skip
     state = _ProgressState(
         duration_us=duration_ms * 1000 if duration_ms else None, on_progress=on_progress
     )
@@ -141,6 +145,7 @@ def run_ffmpeg(
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=errfile,
+                env=limits.env,
                 start_new_session=True,  # one group, so a kill reaches any helper it spawns
             )
         except OSError as exc:
@@ -157,6 +162,7 @@ def run_ffmpeg(
             ) from None
         finally:
             _kill_group(proc)
+            limits.reclaim(writes)
         tail = _tail(errfile)
     wall = time.monotonic() - start
     if limits.cpu_seconds is not None and cpu_seconds >= limits.cpu_seconds:
@@ -218,14 +224,6 @@ def _reap(proc: subprocess.Popen[bytes], deadline: float) -> float:
         time.sleep(0.02)
 
 
-# A worker killed mid-encode (SIGKILL, OOM) must not leave its ffmpeg running on: the kernel
-# kills ffmpeg when the thread that started it dies. setpriv (util-linux) sets that up and execs.
-_DIE_WITH_PARENT: tuple[str, ...] = (
-    ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
-)
-DIE_WITH_PARENT = _DIE_WITH_PARENT  # for the other tools a job starts (the photo child)
-
-
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -245,6 +243,9 @@ def _tail(errfile: IO[bytes]) -> str:
 
 def _failure(what: str, returncode: int, tail: str, sandbox: Sandbox) -> Exception:
     """Turn a failed exit into a permanent or transient error with a readable reason."""
+    unconfined = setup_failure(returncode, tail)
+    if unconfined is not None:
+        return unconfined
     detail = readable_error(tail) or f"exit status {returncode}"
     lowered = tail.lower()
     if sandbox.memory_bytes is not None and any(m in lowered for m in _MEMORY_MARKERS):

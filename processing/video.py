@@ -64,11 +64,12 @@ class HevcOutput:
 
 @dataclass(frozen=True)
 class WebOutput:
-    """The H.264 web rendition, for browsers without HEVC when the original will not play."""
+    """The H.264 web rendition, for browsers without HEVC: encoded, or the original's copied."""
 
     max_short_edge: int = 720
     crf: int = 23
     preset: str = "veryfast"
+    copy: bool = False  # the original's streams as they are, without its container's tags
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,16 @@ class VideoPlan:
     @property
     def decodes(self) -> bool:
         """The run decodes every frame (an encode needs them; the thumbnail then rides along)."""
-        return self.web is not None or (self.hevc is not None and not self.hevc.copy)
+        return (self.web is not None and not self.web.copy) or (
+            self.hevc is not None and not self.hevc.copy
+        )
+
+    @property
+    def copies(self) -> bool:
+        """The run copies a stream into an output (nothing decoded for it)."""
+        return (self.web is not None and self.web.copy) or (
+            self.hevc is not None and self.hevc.copy
+        )
 
 
 @dataclass(frozen=True)
@@ -115,18 +125,19 @@ def names_a_place(probe: Probe) -> bool:
     return any("location" in key.lower() for key in probe.tags)
 
 
-def needs_web_rendition(setting: WebRendition, probe: Probe, served_type: str) -> bool:
-    """TRANSCODE_WEB_RENDITION for this video.
+def web_output(setting: WebRendition, probe: Probe, served_type: str) -> WebOutput | None:
+    """TRANSCODE_WEB_RENDITION for this video: the web rendition to make, if any.
 
-    auto makes one when the original will not play in every browser, and when it would but
-    names the place it was recorded: share views play the original where nothing derived plays
-    everywhere, and a place must never reach them.
+    auto makes one for every video: share links without downloads never play the original, and
+    browsers without HEVC need a file they play. An original that plays everywhere has its
+    streams copied (nothing encoded, its place and other tags left out); any other is encoded.
+    always encodes one, never makes none.
     """
     if setting not in WEB_RENDITIONS:
         raise ValueError(f"web rendition must be one of {', '.join(WEB_RENDITIONS)}")
     if probe.video is None or probe.is_image or setting == "never":
-        return False
-    return setting == "always" or not plays_everywhere(probe, served_type) or names_a_place(probe)
+        return None
+    return WebOutput(copy=setting == "auto" and plays_everywhere(probe, served_type))
 
 
 def hevc_size(video: VideoStream, max_height: int | None) -> tuple[int, int]:
@@ -177,7 +188,7 @@ def video_args(
     if video is None:
         raise ValueError("a video run needs a video stream")
     paths = names or default_names(out_dir)
-    thumb_only = not plan.decodes and plan.hevc is None
+    thumb_only = not plan.decodes and not plan.copies
     args = [ffmpeg_bin, "-v", "error", "-y", "-noautorotate"]
     if thumb_only:
         seek = (
@@ -189,7 +200,7 @@ def video_args(
     chains: dict[str, str] = {}  # branch -> its filters (empty: frames as decoded)
     if plan.hevc is not None and not plan.hevc.copy:
         chains["hevc"] = _hevc_filters(video, plan.hevc)
-    if plan.web is not None:
+    if plan.web is not None and not plan.web.copy:
         chains["web"] = _web_filters(video, plan.web)
     thumb = plan.thumbnail and (plan.decodes or thumb_only)
     sources = {name: f"[{name}]" for name in chains}
@@ -211,11 +222,9 @@ def video_args(
         args += ["-c:v", "copy"] if plan.hevc.copy else _hevc_encoder(video, plan.hevc)
         args += [*_mp4_tail("hvc1"), f"file:{paths['hevc']}"]
     if plan.web is not None:
-        args += ["-map", sources["web"], *_audio(probe, plan.web_audio_bitrate), *limit]
-        args += ["-c:v", "libx264", "-crf", str(plan.web.crf), "-preset", plan.web.preset,
-                 "-profile:v", "high", "-pix_fmt", "yuv420p", "-fps_mode", "vfr",
-                 "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
-                 *_mp4_tail("avc1"), f"file:{paths['web']}"]  # fmt: skip
+        source = f"0:{video.index}" if plan.web.copy else sources["web"]
+        args += ["-map", source, *_audio(probe, plan.web_audio_bitrate), *limit,
+                 *_web_encoder(plan.web), *_mp4_tail("avc1"), f"file:{paths['web']}"]  # fmt: skip
     if thumb:
         for label in ("bright", "any"):
             args += ["-map", f"[thumb_{label}]", "-frames:v", "1", "-c:v", "png",
@@ -256,6 +265,14 @@ def _mp4_tail(tag: str) -> list[str]:
     # original. Stream side data (the display matrix) is not metadata and is kept.
     return ["-tag:v", tag, "-map_metadata", "-1", "-map_chapters", "-1",
             "-movflags", "+faststart", "-f", "mp4"]  # fmt: skip
+
+
+def _web_encoder(web: WebOutput) -> list[str]:
+    if web.copy:
+        return ["-c:v", "copy"]
+    return ["-c:v", "libx264", "-crf", str(web.crf), "-preset", web.preset, "-profile:v", "high",
+            "-pix_fmt", "yuv420p", "-fps_mode", "vfr", "-color_primaries", "bt709",
+            "-color_trc", "bt709", "-colorspace", "bt709"]  # fmt: skip
 
 
 def _hevc_filters(video: VideoStream, hevc: HevcOutput) -> str:
@@ -355,7 +372,7 @@ def run_video(
     out_dir.mkdir(parents=True, exist_ok=True)
     kwargs = {"ffmpeg_bin": ffmpeg_bin, "timeout": timeout, "on_heartbeat": on_heartbeat,
               "heartbeat_interval": heartbeat_interval, "sandbox": sandbox}  # fmt: skip
-    if plan.thumbnail and not plan.decodes and plan.hevc is not None:
+    if plan.thumbnail and not plan.decodes and plan.copies:
         # A stream copy decodes nothing: a short seek-and-decode run makes the thumbnail.
         copied = _run(media, probe, replace(plan, thumbnail=False), out_dir,
                       on_progress=on_progress, **kwargs)  # type: ignore[arg-type]  # fmt: skip
@@ -389,6 +406,7 @@ def _run(
             args, timeout=timeout, duration_ms=probe.duration_ms if encodes else None,
             on_progress=on_progress, on_heartbeat=on_heartbeat,
             heartbeat_interval=heartbeat_interval, what=what, sandbox=sandbox,
+            reads=[media.path], writes=[out_dir],
         )  # fmt: skip
         if encodes:
             check_complete(probe, stats.out_time_ms)

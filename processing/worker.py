@@ -30,6 +30,7 @@ from processing.metrics import WorkerMetrics
 if TYPE_CHECKING:
     from mediavault.jobs import Claim
     from mediavault.services import Services
+    from processing.confinement import Confinement
     from processing.encoders import EncoderChoice
     from processing.kube_dispatch import KubernetesDispatcher
 
@@ -57,8 +58,10 @@ class Worker:
         encoder: EncoderChoice,
         metrics: WorkerMetrics,
         dispatcher: KubernetesDispatcher | None = None,
+        confinement: Confinement | None = None,
     ) -> None:
         self.services = services
+        self.confinement = confinement  # probed at start; jobs here confine their decoders with it
         self.settings = services.settings
         self.encoder = encoder
         self.metrics = metrics
@@ -187,7 +190,7 @@ class Worker:
     def run_claimed(self, claim: Claim, keep_alive: Any) -> int | None:
         """Run the job in this thread and record how it ended."""
         try:
-            result = run_job(self.services, claim, self.encoder, keep_alive)
+            result = run_job(self.services, claim, self.encoder, keep_alive, self.confinement)
         except JobCancelled as cancelled:
             logger.info("stopped: %s", cancelled.reason, extra={"media_id": claim.media_id})
             self.metrics.jobs.labels("cancelled", self.encoder.encoder).inc()
@@ -352,7 +355,13 @@ def run_worker(services: Services) -> int:
         logger.warning("HEVC encoder: %s (asked for %s: %s)", encoder.encoder,
                        encoder.requested, encoder.fallback_reason)  # fmt: skip
     remove_orphans(settings.processing.scratch_dir)
+    confinement = None
     if settings.processing.executor == "local":
+        from processing.confinement import probe_confinement
+
+        # Once: each protection the platform refuses is logged here, with why.
+        processing = settings.processing
+        confinement = probe_confinement(processing.decoder_uid, processing.decoder_gid)
         take_back_jobs(services)
     metrics = WorkerMetrics(settings.queue)
     if settings.processing.executor == "local":
@@ -364,7 +373,7 @@ def run_worker(services: Services) -> int:
         dispatcher = kubernetes_dispatcher(settings.processing)
     asyncio.set_event_loop(asyncio.new_event_loop())
     loop = tornado.ioloop.IOLoop.current()
-    worker = Worker(services, encoder, metrics, dispatcher)
+    worker = Worker(services, encoder, metrics, dispatcher, confinement)
     worker.start()
     if dispatcher is not None:
         watch_failed_jobs(worker)

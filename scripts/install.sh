@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the local stack and the tests need, once; reuse whatever is already present.
-#   - PostgreSQL and ffmpeg from Debian's packages
+#   - PostgreSQL, ffmpeg and exiftool from Debian's packages
 #   - MinIO, nsqd and nsqlookupd built with Go at pinned versions, kept in $MEDIAVAULT_TOOLS_DIR
 #   - Debian's nginx unpacked into $MEDIAVAULT_TOOLS_DIR (tests of docker/compose.yaml's gateway)
 #   - the Python virtualenv .venv with the pinned requirements and this package
@@ -25,6 +25,10 @@ install_debian_packages() {
   compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
   command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
   command -v setpriv >/dev/null || missing+=(util-linux)
+  # The decoders' seccomp filter: Debian's libseccomp bindings, for Debian's python3.
+  /usr/bin/python3 -c 'import seccomp' 2>/dev/null || missing+=(python3-seccomp)
+  # The worker removes the place from the originals share links hand out.
+  command -v exiftool >/dev/null || missing+=(libimage-exiftool-perl)
   # The share page is tested in a real headless browser.
   command -v chromium >/dev/null || missing+=(chromium)
   # The certificates of the real-API tests' throwaway Kubernetes API server.

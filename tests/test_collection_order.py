@@ -21,7 +21,7 @@ def _collection_with(
     collection = _create(api, user)
     media = [str(uuid.uuid4()) for _ in range(count)]
     for media_id in media:
-        key = f"derived/{user.id}/{media_id}/thumb.webp"
+        key = f"derived/{media_id}/thumb.webp"
         _insert(services, user, id=media_id, status="ready", thumbnail_key=key)
         response = api.put(f"/api/collections/{collection}/items/{media_id}", headers=user.headers)
         assert response.status_code == 204

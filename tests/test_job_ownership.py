@@ -16,7 +16,7 @@ def test_a_superseded_attempt_cannot_fail_refuse_or_finish_the_job(
     alice: ApiUser, services: Services, admin_storage: Storage, plant: Plant
 ) -> None:
     media_id = str(uuid.uuid4())
-    staged, served = upload_key(media_id), original_key(alice.id, media_id, ".jpg")
+    staged, served = upload_key(media_id), original_key(media_id, ".jpg")
     with services.pool.connection() as conn:
         conn.execute(
             "INSERT INTO media (id, owner_id, filename, content_type, size_bytes, upload_key)"

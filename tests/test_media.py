@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from psycopg import sql
 
 from mediavault.services import Services
-from mediavault.storage import derived_key
+from mediavault.storage import derived_key, original_key
 from tests.api_fixtures import ApiUser
 from tests.conftest import Plant
 from tests.harness import poll
@@ -30,7 +30,7 @@ def _insert(
                 "id": media_id, "owner_id": owner.id, "filename": "clip.mp4",
                 "content_type": "video/mp4", "kind": "video", "size_bytes": 10,
                 "upload_key": f"uploads/{media_id}",
-                "original_key": f"originals/{owner.id}/{media_id}.mp4", **fields,
+                "original_key": f"originals/{media_id}.mp4", **fields,
             }  # fmt: skip
             if same_time:
                 values["created_at"] = "2026-01-01T00:00:00Z"
@@ -141,9 +141,9 @@ def test_one_item_has_working_urls_and_processing_state(
     media_api: FlaskClient, alice: ApiUser, services: Services, plant: Plant
 ) -> None:
     media_id = str(uuid.uuid4())
-    original = f"originals/{alice.id}/{media_id}.mp4"
-    playback = derived_key(alice.id, media_id, "hevc.mp4")
-    thumb = derived_key(alice.id, media_id, "thumb.jpg")
+    original = original_key(media_id, ".mp4")
+    playback = derived_key(media_id, "hevc.mp4")
+    thumb = derived_key(media_id, "thumb.jpg")
     for key, data in ((original, b"orig"), (playback, b"hevc"), (thumb, b"jpg")):
         plant(key, data, "text/html")
     _insert(services, alice, id=media_id, original_key=original, status="ready",
@@ -174,10 +174,10 @@ def test_lists_hand_out_the_same_urls_again_so_that_browsers_can_cache_them(
     media_api: FlaskClient, alice: ApiUser, services: Services, plant: Plant
 ) -> None:
     media_id = str(uuid.uuid4())
-    thumb = derived_key(alice.id, media_id, "thumb.webp")
+    thumb = derived_key(media_id, "thumb.webp")
     plant(thumb, b"webp", "text/html")
     _insert(services, alice, id=media_id, status="ready", thumbnail_key=thumb,
-            playback_key=derived_key(alice.id, media_id, "hevc.mp4"))  # fmt: skip
+            playback_key=derived_key(media_id, "hevc.mp4"))  # fmt: skip
     reuse = services.settings.storage.download_url_reuse_seconds
 
     def urls() -> dict[str, Any]:
@@ -217,12 +217,20 @@ def test_delete_leaves_no_object_behind(
 ) -> None:
     media_id = str(uuid.uuid4())
     storage = services.storage
-    keys = [f"originals/{alice.id}/{media_id}.mp4", derived_key(alice.id, media_id, "hevc.mp4"),
-            derived_key(alice.id, media_id, "thumb.jpg"), f"uploads/{media_id}"]  # fmt: skip
+    keys = [original_key(media_id, ".mp4"), derived_key(media_id, "hevc.mp4"),
+            derived_key(media_id, "thumb.jpg"), f"uploads/{media_id}",
+            # Stored before keys lost their owner id (issue 20): the row names them.
+            f"derived/{alice.id}/{media_id}/web.mp4"]  # fmt: skip
     for key in keys:
         plant(key, b"x")
     _insert(
-        services, alice, id=media_id, original_key=keys[0], status="ready", playback_key=keys[1]
+        services,
+        alice,
+        id=media_id,
+        original_key=keys[0],
+        status="ready",
+        playback_key=keys[1],
+        web_key=keys[4],
     )
     media_api.patch(f"/api/media/{media_id}", json={"tags": ["gone"]}, headers=alice.headers)
 
@@ -230,9 +238,7 @@ def test_delete_leaves_no_object_behind(
     for key in keys:
         assert not storage.exists(key)
     leftovers = list(
-        storage.client.list_objects(
-            storage.bucket, prefix=f"derived/{alice.id}/{media_id}/", recursive=True
-        )
+        storage.client.list_objects(storage.bucket, prefix=f"derived/{media_id}/", recursive=True)
     )
     assert leftovers == []
     assert media_api.get(f"/api/media/{media_id}", headers=alice.headers).status_code == 404

@@ -20,7 +20,7 @@ def _insert(services: Services, owner: ApiUser, **fields: Any) -> str:
     values = {
         "id": media_id, "owner_id": owner.id, "filename": "photo.jpg", "content_type": "image/jpeg",
         "kind": "image", "size_bytes": 10, "status": "ready",
-        "original_key": f"originals/{owner.id}/{media_id}.jpg", **fields,
+        "original_key": f"originals/{media_id}.jpg", **fields,
     }  # fmt: skip
     with services.pool.connection() as conn:
         conn.execute(

@@ -120,19 +120,20 @@ def test_videos_offer_their_sources_best_first_with_codecs(
     hevc_hdr = _ready(services, media_api, alice, upload(hdr, "video/mp4"))
     h264 = _ready(services, media_api, alice, upload(plain, "video/mp4"))
 
-    # An H.264 clip: HEVC first, then the original (every browser plays it); no web copy.
+    # An H.264 clip: HEVC first, then the web rendition, its own streams copied (nothing
+    # encoded): share links without downloads never play the original itself.
     kinds = [source["type"] for source in h264["sources"]]
     assert kinds[0].startswith('video/mp4; codecs="hvc1.1.6.L')
     assert kinds[1:] == ['video/mp4; codecs="avc1.42C00C, mp4a.40.2"']  # as ultrafast wrote it
-    assert h264["urls"]["web"] is None
-    # The same from a phone that recorded where: a web rendition replaces the original, which
-    # is never offered beside derived files when it names a place.
+    assert h264["sources"][1]["url"] == h264["urls"]["web"]
+    # The same from a phone that recorded where: its web rendition is its own streams copied,
+    # without the place (nor any other container tag), displayed upright like the original.
     assert (rotated["width"], rotated["height"]) == (192, 320)
     assert rotated["taken_at"] == "2021-07-04T12:00:00+00:00"
     assert rotated["location"] == {"latitude": 48.8583, "longitude": 2.2945}
     kinds = [source["type"] for source in rotated["sources"]]
     assert kinds[0].startswith('video/mp4; codecs="hvc1.1.6.L')
-    assert kinds[1].startswith('video/mp4; codecs="avc1.64')
+    assert kinds[1].startswith('video/mp4; codecs="avc1.42C0')
     assert len(kinds) == 2
     assert rotated["urls"]["web"] is not None
     playback = tmp_path / "playback.mp4"
@@ -140,9 +141,10 @@ def test_videos_offer_their_sources_best_first_with_codecs(
     for url in (rotated["urls"]["playback"], rotated["urls"]["web"]):
         playback.write_bytes(_get(url))
         assert "location" not in json.dumps(ffprobe(playback)["format"].get("tags", {}))
-    playback.write_bytes(_get(rotated["sources"][0]["url"]))
     shown = tmp_path / "shown.png"
-    assert layout(displayed_frame(playback, shown)) == layout(displayed_frame(phone, shown))
+    for url in (rotated["sources"][1]["url"], rotated["sources"][0]["url"]):
+        playback.write_bytes(_get(url))
+        assert layout(displayed_frame(playback, shown)) == layout(displayed_frame(phone, shown))
     with Image.open(io.BytesIO(_get(rotated["urls"]["thumbnail"]))) as thumb:
         assert thumb.size == (192, 320)  # upright portrait
         assert layout(thumb) == layout(displayed_frame(phone, shown))

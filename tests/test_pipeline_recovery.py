@@ -54,7 +54,7 @@ def test_reconcile_picks_up_a_pending_upload_whose_event_was_lost(
 ) -> None:  # fmt: skip
     # An upload presigned before staging keys existed: its bytes sit where no event comes from.
     media_id = str(uuid.uuid4())
-    key = f"originals/{alice.id}/{media_id}.mp4"
+    key = f"originals/{media_id}.mp4"
     data = h264_clip(tmp_path / "lost.mp4", seconds=1.0).read_bytes()
     plant(key, data, "video/mp4")
     with services.pool.connection() as conn:

@@ -46,7 +46,7 @@ def test_deleting_a_media_mid_encode_stops_its_ffmpeg_and_keeps_nothing(
     poll(lambda: not any(scratch.glob("job-*")), "the scratch directory to go", 10)
     leftovers = [
         o.object_name
-        for prefix in (f"derived/{alice.id}/{media_id}/", f"originals/{alice.id}/{media_id}")
+        for prefix in (f"derived/{media_id}/", f"originals/{media_id}")
         for o in admin_storage.client.list_objects(
             admin_storage.bucket, prefix=prefix, recursive=True
         )

@@ -65,7 +65,7 @@ def test_a_silent_job_is_found_among_ten_thousand_abandoned_uploads(
     # A job whose worker died long ago, its checked original in place (no event will come).
     media_id = str(uuid.uuid4())
     data = h264_clip(tmp_path / "stuck.mp4", seconds=1.0).read_bytes()
-    key = f"originals/{alice.id}/{media_id}.mp4"
+    key = f"originals/{media_id}.mp4"
     plant(key, data, "video/mp4")
     with services.pool.connection() as conn:
         conn.execute(

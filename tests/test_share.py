@@ -31,16 +31,17 @@ def _shared(
     ).get_json()["id"]
     media_id = _insert(services, user, status="ready", title="Beach")[0]
     keys = {
-        "original_key": f"originals/{user.id}/{media_id}.mp4",
-        "playback_key": f"derived/{user.id}/{media_id}/hevc.mp4",
-        "thumbnail_key": f"derived/{user.id}/{media_id}/thumb.jpg",
+        "original_key": f"originals/{media_id}.mp4",
+        "playback_key": f"derived/{media_id}/hevc.mp4",
+        "thumbnail_key": f"derived/{media_id}/thumb.jpg",
     }
     for column, key in keys.items():
         plant(key, column.encode())
     with services.pool.connection() as conn:
-        conn.execute(
+        conn.execute(  # the worker found no place in the original: links hand it out as it is
             "UPDATE media SET original_key = %(original_key)s, playback_key = %(playback_key)s,"
-            " thumbnail_key = %(thumbnail_key)s WHERE id = %(id)s",
+            " thumbnail_key = %(thumbnail_key)s, shared_original_key = %(original_key)s"
+            " WHERE id = %(id)s",
             {**keys, "id": media_id},
         )
     collections_api.put(f"/api/collections/{collection}/items/{media_id}", headers=user.headers)
@@ -152,6 +153,7 @@ def test_revoked_expired_and_unknown_links_look_the_same(
         "id",
         "expires_at",
         "allow_download",
+        "include_location",
         "has_password",
         "revoked",
         "view_count",

@@ -47,7 +47,8 @@ def test_the_share_page_plays_in_chromium(
                 timeout=20_000,
             )
             # Each <source> names its codecs, so Chromium (no HEVC decoder here) skips the HEVC
-            # file and plays the original: real frames, not sound over a black picture.
+            # file and plays the web rendition (this link allows no downloads, so never the
+            # original): real frames, not sound over a black picture.
             types = page.eval_on_selector_all("video source", "els => els.map(e => e.type)")
             assert types[0].startswith('video/mp4; codecs="hvc1.')
             assert types[1].startswith('video/mp4; codecs="avc1.')
@@ -67,7 +68,7 @@ def test_the_share_page_plays_in_chromium(
                 timeout=20_000,
             )
             playing = page.evaluate("() => document.querySelector('video').currentSrc")
-            assert playing.endswith("/original")  # the share function's own URL, redirecting
+            assert playing.endswith("/web")  # the share function's own URL, redirecting
             page.screenshot(path=str(artifacts_dir / "share-page.png"), full_page=True)
         finally:
             browser.close()

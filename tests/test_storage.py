@@ -82,7 +82,7 @@ def test_a_tampered_presigned_url_is_refused(services: Services) -> None:
 def test_downloads_are_served_with_the_type_we_choose_not_the_stored_one(
     services: Services, admin_storage: Storage
 ) -> None:
-    key = original_key(str(uuid.uuid4()), str(uuid.uuid4()), ".png")
+    key = original_key(str(uuid.uuid4()), ".png")
     put_object(admin_storage, key, b"<html><script>alert(1)</script></html>", "text/html")
     response = httpx.get(
         services.storage.presign_get(key, "image/png", download_name='café "x".png')
@@ -96,7 +96,7 @@ def test_downloads_are_served_with_the_type_we_choose_not_the_stored_one(
 def test_urls_carry_the_functions_account_not_minios_root(
     services: Services, admin_storage: Storage
 ) -> None:
-    url = services.storage.presign_get(derived_key("u", "m", "thumb.jpg"), "image/jpeg")
+    url = services.storage.presign_get(derived_key("m", "thumb.jpg"), "image/jpeg")
     assert f"X-Amz-Credential={services.storage.settings.access_key}%2F" in url
     assert f"X-Amz-Credential={admin_storage.settings.access_key}%2F" not in url
 
@@ -116,8 +116,10 @@ def test_ensure_bucket_and_notification_are_idempotent(admin_storage: Storage) -
 
 def test_object_keys_are_server_made() -> None:
     assert upload_key("m1") == "uploads/m1"
-    assert original_key("u1", "m1", ".mp4") == "originals/u1/m1.mp4"
-    assert derived_key("u1", "m1", "thumb.jpg") == "derived/u1/m1/thumb.jpg"
+    # Named by the media alone: a share link's redirect must not tell whose it is (issue 20).
+    assert original_key("m1", ".mp4") == "originals/m1.mp4"
+    assert derived_key("m1", "thumb.jpg") == "derived/m1/thumb.jpg"
+
 
 
 def _window_of(url: str) -> tuple[datetime, int]:
@@ -130,7 +132,7 @@ def test_download_urls_are_reused_within_a_window_and_served_by_storage(
     services: Services, plant: Plant
 ) -> None:
     storage = services.storage
-    key = derived_key(str(uuid.uuid4()), str(uuid.uuid4()), "thumb.webp")
+    key = derived_key(str(uuid.uuid4()), "thumb.webp")
     plant(key, b"webp", "text/html")
     reuse = storage.settings.download_url_reuse_seconds
     assert reuse > 0

@@ -48,11 +48,11 @@ def _manifests(secret: Path) -> dict[str, bytes]:
     }
 
 
-def _no_trace_of(services: Services, storage: Storage, media_id: str, owner: str) -> None:
+def _no_trace_of(services: Services, storage: Storage, media_id: str) -> None:
     """Nothing of a refused upload is left in storage."""
     leftovers = [
         o.object_name
-        for prefix in (f"derived/{owner}/{media_id}/", f"originals/{owner}/{media_id}", "uploads/")
+        for prefix in (f"derived/{media_id}/", f"originals/{media_id}", "uploads/")
         for o in storage.client.list_objects(storage.bucket, prefix=prefix, recursive=True)
         if media_id in (o.object_name or "")
     ]
@@ -73,7 +73,7 @@ def test_a_manifest_cannot_make_the_worker_read_its_own_files(
     assert str(secret_clip.parent) not in row["error"]
     assert "mediavault-scratch" not in row["error"]
     assert (row["thumbnail_key"], row["playback_key"], row["width"]) == (None, None, None)
-    _no_trace_of(services, admin_storage, media_id, alice.id)
+    _no_trace_of(services, admin_storage, media_id)
 
 
 def test_html_announced_as_a_picture_is_refused_and_never_served(
@@ -94,7 +94,7 @@ def test_html_announced_as_a_picture_is_refused_and_never_served(
     assert "(this one is HTML)" in row["error"]
     item = media_api.get(f"/api/media/{body['media_id']}", headers=alice.headers).get_json()
     assert item["urls"]["original"] is None
-    _no_trace_of(services, admin_storage, body["media_id"], alice.id)
+    _no_trace_of(services, admin_storage, body["media_id"])
 
 
 def test_a_png_html_polyglot_is_only_ever_served_as_a_picture(

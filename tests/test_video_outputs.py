@@ -18,12 +18,13 @@ from processing.transcode import TranscodeOptions, plan_for
 from processing.video import (
     VideoPlan,
     WebOutput,
-    needs_web_rendition,
     plays_everywhere,
     run_video,
     video_args,
+    web_output,
 )
 from tests.fidelity_media import displayed_frame, layout, marked_clip, pq_clip
+from tests.location_media import packets
 from tests.test_processing_helpers import ffmpeg, ffprobe, make_video
 
 FAST = TranscodeOptions(preset="ultrafast")
@@ -148,6 +149,28 @@ def test_the_thumbnail_rides_on_the_encode_in_one_run(tmp_path: Path) -> None:
     assert sum(word.startswith("file:") for word in args) == 1 + 4  # input, hevc, web, 2 thumbs
 
 
+def test_a_copied_web_rendition_has_the_originals_streams_and_none_of_its_tags(
+    tmp_path: Path,
+) -> None:
+    source = marked_clip(tmp_path / "phone.mp4", tags=("location=+48.8583+002.2945/",
+                                                       "make=Google", "title=Trip"))  # fmt: skip
+    media = MediaInput.open(source)
+    probe = probe_file(media)
+    for plan in (plan_for(FAST, web=WebOutput(copy=True)), VideoPlan(web=WebOutput(copy=True))):
+        out = tmp_path / ("hevc" if plan.hevc else "bare")
+        run = run_video(media, probe, plan, out)
+
+        assert run.web is not None
+        assert run.thumbnail is not None
+        assert (run.hevc is not None) is (plan.hevc is not None)
+        assert packets(run.web, "v") == packets(source, "v")  # the same H.264, bit for bit
+        assert packets(run.web, "a") == packets(source, "a")  # and the same AAC
+        tags = ffprobe(run.web)["format"].get("tags", {})
+        assert not any("location" in key for key in tags), tags
+        assert "Google" not in str(tags)
+        assert "Trip" not in str(tags)
+
+
 def test_which_originals_get_a_web_rendition(tmp_path: Path) -> None:
     h264 = probe_file(make_video(tmp_path / "h264.mp4"))
     hevc_path = tmp_path / "hevc.mp4"
@@ -158,16 +181,16 @@ def test_which_originals_get_a_web_rendition(tmp_path: Path) -> None:
 
     assert plays_everywhere(h264, "video/mp4")
     assert not plays_everywhere(h264, "video/quicktime")  # Chrome and Firefox skip that type
-    assert not needs_web_rendition("auto", h264, "video/mp4")
-    assert needs_web_rendition("always", h264, "video/mp4")
-    assert needs_web_rendition("auto", hevc, "video/mp4")  # no HEVC in Firefox, nor Chromium
-    assert not needs_web_rendition("never", hevc, "video/mp4")
-    assert needs_web_rendition("auto", webm, "video/webm")  # Safari
-    placed = probe_file(marked_clip(tmp_path / "placed.mp4", tags=("location=+01.0+002.0/",)))
-    assert plays_everywhere(placed, "video/mp4")
-    assert needs_web_rendition("auto", placed, "video/mp4")  # its place must not reach shares
+    # Share links without downloads never play the original: every video gets a web rendition,
+    # its streams copied when the original plays everywhere (nothing encoded).
+    assert web_output("auto", h264, "video/mp4") == WebOutput(copy=True)
+    assert web_output("auto", h264, "video/quicktime") == WebOutput()
+    assert web_output("always", h264, "video/mp4") == WebOutput()
+    assert web_output("auto", hevc, "video/mp4") == WebOutput()  # no HEVC in Firefox, Chromium
+    assert web_output("never", hevc, "video/mp4") is None
+    assert web_output("auto", webm, "video/webm") == WebOutput()  # Safari
     assert h264.codecs == "avc1.42C00D, mp4a.40.2"  # ultrafast: Constrained Baseline, level 1.3
     assert (hevc.codecs or "").startswith("hvc1.1.6.L")
     assert webm.codecs == "vp9, opus"
     with pytest.raises(ValueError, match="web rendition"):
-        needs_web_rendition("sometimes", h264, "video/mp4")  # type: ignore[arg-type]
+        web_output("sometimes", h264, "video/mp4")  # type: ignore[arg-type]

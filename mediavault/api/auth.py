@@ -66,10 +66,16 @@ class AuthApi:
         self.metrics = metrics
 
     def login(self, ctx: RequestContext) -> Response:
+        from mediavault.ratelimits import client_address
         from mediavault.sessions import LOGIN_STATE_SECONDS
         from mediavault.signin import LOGIN_COOKIE, start_signin
 
-        started = start_signin(ctx.settings, ctx.services.pool, ctx.request.args.get("next"))
+        started = start_signin(
+            ctx.settings,
+            ctx.services.pool,
+            ctx.request.args.get("next"),
+            client=client_address(ctx.request),
+        )
         response = Response(status=302, headers={"Location": started.authorize_url, **NO_STORE})
         set_cookie(
             response,
@@ -130,12 +136,13 @@ class AuthApi:
 
     def create_token(self, ctx: RequestContext) -> Response:
         from mediavault.schemas import ApiTokenRequest
-        from mediavault.users import create_api_token
+        from mediavault.users import check_token_allowance, create_api_token
 
         user = ctx.user()
         name = clean_text(ctx.body(ApiTokenRequest).name, "name", 100, required=True)
         assert name is not None
         with ctx.services.pool.connection() as conn:
+            check_token_allowance(conn, user.id, ctx.settings.auth)
             created = create_api_token(conn, user.id, name)
         body: ApiTokenCreated = {
             "id": created.id,
@@ -146,12 +153,19 @@ class AuthApi:
         return json_response(body, status=201, headers=NO_STORE)
 
     def list_tokens(self, ctx: RequestContext) -> Response:
+        from mediavault.pagination import Cursor, parse_limit
         from mediavault.users import list_api_tokens
 
         user = ctx.user()
+        limit = parse_limit(ctx.request.args.get("limit"))
+        raw_cursor = ctx.request.args.get("cursor")
+        after = Cursor.decode(raw_cursor) if raw_cursor else None
         with ctx.services.pool.connection() as conn:
-            items = list_api_tokens(conn, user.id)
-        body: ApiTokenList = {"items": items, "next_cursor": None}
+            items, following = list_api_tokens(conn, user.id, limit, after)
+        body: ApiTokenList = {
+            "items": items,
+            "next_cursor": following.encode() if following else None,
+        }
         return json_response(body, headers=NO_STORE)
 
     def delete_token(self, ctx: RequestContext, token_id: object) -> Response:

@@ -171,6 +171,7 @@ def _share_json(row: dict[str, Any]) -> Share:
         "id": str(row["id"]),
         "expires_at": row["expires_at"],
         "allow_download": row["allow_download"],
+        "include_location": row["include_location"],
         "has_password": row["has_password"],
         "revoked": row["revoked_at"] is not None,
         "view_count": row["view_count"],

@@ -26,12 +26,11 @@ _TOKEN = re.compile(r"mvsh_[A-Za-z0-9_\-]{40,60}")
 
 
 def _client_key(ctx: RequestContext, share_id: str) -> str:
-    """Who is guessing: the address the nearest proxy saw (the last X-Forwarded-For entry,
-    which a client cannot choose), or the peer's own, as its network hashed with the link."""
+    """Who is guessing: their network, hashed with the link (no address is stored)."""
+    from mediavault.ratelimits import client_address
     from mediavault.share_unlocks import client_key
 
-    route = ctx.request.access_route
-    return client_key(share_id, route[-1] if route else (ctx.request.remote_addr or ""))
+    return client_key(share_id, client_address(ctx.request))
 
 
 def _signer(ctx: RequestContext) -> TimestampSigner:
@@ -120,22 +119,22 @@ class ShareApi:
             def url(kind: str, row: dict[str, Any] = row) -> str:
                 return f"{base}/s/{token}/m/{row['id']}/{kind}"
 
-            shown = "original"
+            # The original (as the link hands it out: without its place unless the owner chose
+            # otherwise) only when the link allows downloads, for playback as for download.
+            original = shares.original_key(share, row) is not None
+            shown: str | None = "original" if original else None
             if row["kind"] == "image" and row["preview_key"]:
                 shown = "preview"
             elif row["kind"] != "image" and (row["playback_key"] or row["web_key"]):
                 shown = "playback" if row["playback_key"] else "web"
-            # Playback may use the original (Chromium and Firefox play no HEVC); the download
-            # link only when the link allows it. Videos whose original names a place always have
-            # a web rendition, so that their original is never needed here.
             sources: list[MediaSource] = [
                 {"url": url(kind), "type": mime}
-                for kind, mime in video_sources(row, allow_original=True)
+                for kind, mime in video_sources(row, allow_original=original)
             ]
             urls: SharedItemUrls = {
                 "thumbnail": url("thumbnail") if row["thumbnail_key"] else None,
-                "playback": url(shown),
-                "original": url("download") if share["allow_download"] else None,
+                "playback": url(shown) if shown else None,
+                "original": url("download") if original else None,
             }
             items.append({
                 "id": str(row["id"]), "title": row["title"], "kind": row["kind"],
@@ -171,10 +170,9 @@ class ShareApi:
         }
         if kind in column:
             target = derived_url(storage, row[column[kind]], expiry)
-        elif kind == "download" and not share["allow_download"]:
-            raise NotFound("this link does not allow downloads")
-        else:
-            target = original_url(storage, row, expiry, attachment=kind == "download")
+        else:  # original (inline) or download: the same file, under the same conditions
+            key = shares.require_original_key(share, row)
+            target = original_url(storage, row, expiry, attachment=kind == "download", key=key)
         if target is None:
             raise NotFound(f"this media has no {kind}")
         return Response(status=302, headers={"Location": target, **_PRIVATE})

@@ -105,7 +105,8 @@ const id = encodeURIComponent;
 export const api = {
 	me: () => request<User>('GET', '/api/auth/me'),
 	logout: () => request<void>('POST', '/api/auth/logout'),
-	listTokens: () => request<Page<ApiToken>>('GET', '/api/auth/tokens'),
+	listTokens: (cursor?: string | null) =>
+		request<Page<ApiToken>>('GET', '/api/auth/tokens', { query: { cursor, limit: 100 } }),
 	createToken: (name: string) => request<ApiTokenCreated>('POST', '/api/auth/tokens', { body: { name } }),
 	deleteToken: (tokenId: string) => request<void>('DELETE', `/api/auth/tokens/${id(tokenId)}`),
 
@@ -147,7 +148,12 @@ export const api = {
 		request<Page<Share>>('GET', `/api/collections/${id(collectionId)}/shares`),
 	createShare: (
 		collectionId: string,
-		body: { expires_in_seconds: number | null; allow_download: boolean; password: string | null }
+		body: {
+			expires_in_seconds: number | null;
+			allow_download: boolean;
+			include_location: boolean;
+			password: string | null;
+		}
 	) => request<ShareCreated>('POST', `/api/collections/${id(collectionId)}/shares`, { body }),
 	revokeShare: (collectionId: string, shareId: string) =>
 		request<void>('DELETE', `/api/collections/${id(collectionId)}/shares/${id(shareId)}`)

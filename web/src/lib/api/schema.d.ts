@@ -79,7 +79,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The user's API tokens (without secrets) */
+        /** The user's API tokens (without secrets), oldest first */
         get: operations["listTokens"];
         put?: never;
         /** Create a personal API token (shown once) */
@@ -465,6 +465,11 @@ export interface components {
             expires_in_seconds?: number | null;
             /** @default false */
             allow_download?: boolean;
+            /**
+             * @description downloads keep the place they were made in (the owner's choice)
+             * @default false
+             */
+            include_location?: boolean;
             password?: string | null;
         };
         /** @description `POST /api/share/{token}/unlock`. */
@@ -500,7 +505,7 @@ export interface components {
         /** @description The user's API tokens (one page). */
         ApiTokenList: {
             items: components["schemas"]["ApiToken"][];
-            next_cursor: null;
+            next_cursor: string | null;
         };
         /** @description A personal API token, without its secret. */
         ApiToken: {
@@ -545,7 +550,7 @@ export interface components {
             size: number;
             url: string;
         };
-        /** @description Nothing to upload: the user already has these bytes (same SHA-256). */
+        /** @description Nothing to upload: the user already has these bytes, stored and checked (same SHA-256). */
         DuplicateUpload: {
             /** Format: uuid */
             duplicate_of: string;
@@ -690,6 +695,7 @@ export interface components {
             id: string;
             expires_at: string | null;
             allow_download: boolean;
+            include_location: boolean;
             has_password: boolean;
             revoked: boolean;
             view_count: number;
@@ -702,6 +708,7 @@ export interface components {
             id: string;
             expires_at: string | null;
             allow_download: boolean;
+            include_location: boolean;
             has_password: boolean;
             revoked: boolean;
             view_count: number;
@@ -743,7 +750,7 @@ export interface components {
         SharedItemUrls: {
             thumbnail: string | null;
             playback: string | null;
-            /** @description only when the link allows downloads */
+            /** @description only when the link allows downloads; placeless unless chosen */
             original: string | null;
         };
     };
@@ -791,6 +798,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             302: components["responses"]["Redirect"];
+            429: components["responses"]["Error"];
             503: components["responses"]["Error"];
         };
     };
@@ -856,7 +864,10 @@ export interface operations {
     };
     listTokens: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -872,6 +883,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiTokenList"];
                 };
             };
+            400: components["responses"]["Error"];
             401: components["responses"]["Error"];
         };
     };
@@ -900,7 +912,9 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
             415: components["responses"]["Error"];
+            429: components["responses"]["Error"];
         };
     };
     deleteToken: {
