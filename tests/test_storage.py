@@ -121,7 +121,6 @@ def test_object_keys_are_server_made() -> None:
     assert derived_key("m1", "thumb.jpg") == "derived/m1/thumb.jpg"
 
 
-
 def _window_of(url: str) -> tuple[datetime, int]:
     params = parse_qs(urlsplit(url).query)
     dated = datetime.strptime(params["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
