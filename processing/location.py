@@ -19,12 +19,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from processing.confinement import setup_failure
 from processing.errors import ProcessingError, TransientProcessingError
 from processing.inputs import MediaInput
 from processing.limits import Sandbox
 from processing.photos import _run as run_child  # the photo child's runner: same sandboxing
 from processing.probe import Probe, probe_file
-from processing.runner import DIE_WITH_PARENT, HeartbeatCallback, run_ffmpeg
+from processing.runner import HeartbeatCallback, run_ffmpeg
 from processing.video import names_a_place
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,10 @@ def _with_exiftool(
     # (an MP4-family file may be QuickTime): the input's own type is kept that way.
     copy = out_dir / "original-shared"
     copy.unlink(missing_ok=True)
-    done = _exiftool(["-Location:all=", "-o", str(copy), str(media.path)], config, tools)
+    done = _exiftool(
+        ["-Location:all=", "-o", str(copy), str(media.path)], config, tools,
+        reads=[media.path], writes=[out_dir],
+    )  # fmt: skip
     if done.returncode != 0 or not copy.is_file():
         raise ProcessingError(f"exiftool could not write the copy: {_stderr(done)}")
     left = _places(copy, config, tools)
@@ -123,7 +127,7 @@ def _places(path: Path, config: Path, tools: Tools) -> set[str]:
     # Metadata exiftool finds malformed (beyond minor problems) may hold a place it cannot read
     # that a more lenient reader could: such a file is refused rather than handed out.
     args = ["-j", "-G1", "-e", "-s", "-Location:all", "-Warning", "-Error", str(path)]
-    done = _exiftool(args, config, tools)
+    done = _exiftool(args, config, tools, reads=[path])
     try:
         [found] = json.loads(done.stdout or b"[{}]")
         tags = {str(name): value for name, value in found.items() if name != "SourceFile"}
@@ -135,19 +139,35 @@ def _places(path: Path, config: Path, tools: Tools) -> set[str]:
     return set(tags)
 
 
-def _exiftool(args: list[str], config: Path, tools: Tools) -> subprocess.CompletedProcess[bytes]:
+def _exiftool(
+    args: list[str],
+    config: Path,
+    tools: Tools,
+    *,
+    reads: list[Path],
+    writes: tuple[Path, ...] | list[Path] = (),
+) -> subprocess.CompletedProcess[bytes]:
+    """Run exiftool confined like every decoder: it reads `reads` (and its config) only."""
     if shutil.which("exiftool") is None:
         raise TransientProcessingError("cannot run exiftool: not found")
     # -config first (exiftool reads it before anything else); -m: minor problems in the
     # metadata do not stop it, the check of the copy decides.
-    argv = [*DIE_WITH_PARENT, *tools.sandbox.prefix(), "exiftool", "-config", str(config),
-            "-q", "-q", "-m", *args]  # fmt: skip
+    argv = tools.sandbox.command(
+        ["exiftool", "-config", str(config), "-q", "-q", "-m", *args],
+        reads=[config, *reads], writes=list(writes),
+    )  # fmt: skip
     try:
-        return run_child(
+        done = run_child(
             argv, tools.timeout, tools.on_heartbeat, tools.heartbeat_interval, tools.sandbox
         )
     except OSError as error:
         raise TransientProcessingError(f"cannot run exiftool: {error}") from error
+    finally:
+        tools.sandbox.reclaim(list(writes))
+    unconfined = setup_failure(done.returncode, done.stderr.decode("utf-8", "replace"))
+    if unconfined is not None:
+        raise unconfined
+    return done
 
 
 def _with_ffmpeg(
@@ -166,6 +186,7 @@ def _with_ffmpeg(
     run_ffmpeg(
         args, timeout=tools.timeout, what="removing the place", sandbox=tools.sandbox,
         on_heartbeat=tools.on_heartbeat, heartbeat_interval=tools.heartbeat_interval,
+        reads=[media.path], writes=[out_dir],
     )  # fmt: skip
     _check_container(media, copy, tools)
     return SharedOriginal(checked=True, copy=copy)
