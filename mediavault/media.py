@@ -15,7 +15,7 @@ from mediavault.text import clean_text
 
 if TYPE_CHECKING:
     from mediavault.db import DictConnection
-    from mediavault.schemas import Media, MediaSource, MediaUpdate, TagCount
+    from mediavault.schemas import Media, MediaUpdate, TagCount
     from mediavault.storage import Storage
 
 STATUSES = ("pending", "processing", "ready", "failed")
@@ -280,41 +280,16 @@ def delete_media(conn: DictConnection, storage: Storage, owner_id: str, media_id
     forget_unused_tags(conn, owner_id)
 
 
-def to_json(row: dict[str, Any], storage: Storage) -> Media:
-    """The media shape of DESIGN.md, with short-lived presigned URLs for what exists."""
-    from mediavault.downloads import derived_url, original_url
-    from mediavault.renditions import local_time, source_key, video_sources
+def to_json(row: dict[str, Any], storage: Storage, *, listed: bool = False) -> Media:
+    """The media shape of DESIGN.md, with short-lived presigned URLs for what exists.
 
-    expiry = storage.settings.download_expiry_seconds
-    signed: dict[str, str | None] = {}
+    In a list page (`listed`) only what a grid shows is signed, the thumbnails; the other URLs
+    are null and `sources` empty until the item itself is asked for.
+    """
+    from mediavault.downloads import listed_urls, media_urls
+    from mediavault.renditions import local_time
 
-    def url(key: str | None) -> str | None:
-        # Fields often name the same file (a photo's preview is its playback, a video's sources
-        # its playback and web files): each is signed once.
-        if not key:
-            return None
-        if key not in signed:
-            signed[key] = derived_url(storage, key, expiry)
-        return signed[key]
-
-    # Nothing is handed out before the worker has checked it, nor after it refused it.
-    original = original_url(storage, row, expiry)
-    ready = row["status"] == "ready"
-    playback = original
-    if ready and row["playback_key"]:
-        playback = url(row["playback_key"])
-    elif ready and row["kind"] == "image" and row["preview_key"]:
-        playback = url(row["preview_key"])  # upright, sRGB, any browser
-    thumbnail = url(row["thumbnail_key"])
-
-    def derived(column: str) -> str | None:
-        return url(row[column]) if ready else None
-
-    sources: list[MediaSource] = []
-    for kind, mime in video_sources(row, allow_original=True):
-        source = original if kind == "original" else url(source_key(row, kind))
-        if source is not None:
-            sources.append({"url": source, "type": mime})
+    urls, sources = listed_urls(row, storage) if listed else media_urls(row, storage)
     located = row["latitude"] is not None and row["longitude"] is not None
     return {
         "id": str(row["id"]),
@@ -342,15 +317,7 @@ def to_json(row: dict[str, Any], storage: Storage) -> Media:
         else None,
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
-        "urls": {
-            "original": original,
-            "playback": playback,
-            "thumbnail": thumbnail,
-            "preview": derived("preview_key"),
-            "web": derived("web_key"),
-            "thumbnail_jpeg": derived("thumbnail_jpeg_key"),
-            "preview_jpeg": derived("preview_jpeg_key"),
-        },
+        "urls": urls,
         "sources": sources,
         "processing": {
             "attempts": row["attempts"] or 0,

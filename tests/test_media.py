@@ -180,10 +180,11 @@ def test_lists_hand_out_the_same_urls_again_so_that_browsers_can_cache_them(
             playback_key=derived_key(media_id, "hevc.mp4"))  # fmt: skip
     reuse = services.settings.storage.download_url_reuse_seconds
 
-    def urls() -> dict[str, Any]:
+    def urls() -> tuple[Any, ...]:
         items = media_api.get("/api/media?limit=50", headers=alice.headers).get_json()["items"]
-        [item] = [i for i in items if i["id"] == media_id]
-        return {"urls": item["urls"], "sources": item["sources"]}
+        [listed] = [i for i in items if i["id"] == media_id]
+        one = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
+        return listed["urls"], one["urls"], one["sources"]
 
     def later_than(second: int) -> Callable[[], bool]:
         return lambda: int(time.time()) != second
@@ -196,11 +197,37 @@ def test_lists_hand_out_the_same_urls_again_so_that_browsers_can_cache_them(
         if started // reuse == int(time.time()) // reuse:
             break  # else a reuse window ended in between: ask again
     assert first == second
-    assert first["urls"]["thumbnail"]
-    assert first["urls"]["original"]
+    listed, full, sources = first
+    assert full["original"]
+    assert sources
+    assert listed["thumbnail"] == full["thumbnail"]
+    assert httpx.get(listed["thumbnail"]).content == b"webp"
+
+
+def test_a_page_signs_what_a_list_shows_and_the_item_everything(
+    media_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    media_id = str(uuid.uuid4())
+    _insert(services, alice, id=media_id, status="ready", sha256="0" * 64,
+            **{column: derived_key(media_id, name) for column, name in (
+                ("thumbnail_key", "thumb.webp"), ("thumbnail_jpeg_key", "thumb.jpg"),
+                ("playback_key", "hevc.mp4"), ("web_key", "web.mp4"))})  # fmt: skip
+    page = media_api.get("/api/media?limit=50", headers=alice.headers).get_json()
+    [listed] = [item for item in page["items"] if item["id"] == media_id]
     one = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
-    assert {"urls": one["urls"], "sources": one["sources"]} == first
-    assert httpx.get(first["urls"]["thumbnail"]).content == b"webp"
+    # A page is what a grid shows: thumbnails. Playing or downloading opens the item, whose
+    # URLs are signed then (and so are fresh however long the page has been open).
+    shown = {"thumbnail", "thumbnail_jpeg"}
+    assert {name for name, url in listed["urls"].items() if url} == shown
+    assert listed["sources"] == []
+    assert {name for name, url in one["urls"].items() if url} == shown | {
+        "original", "playback", "web"}  # fmt: skip
+    assert [source["type"].split(";")[0] for source in one["sources"]] == ["video/mp4"] * 2
+    assert {name: listed["urls"][name] for name in shown} == {
+        name: one["urls"][name] for name in shown}  # fmt: skip
+    # Everything else about the item is the same in the list and on its own.
+    assert {k: v for k, v in listed.items() if k not in {"urls", "sources"}} == {
+        k: v for k, v in one.items() if k not in {"urls", "sources"}}  # fmt: skip
 
 
 def test_pending_media_has_no_urls(
