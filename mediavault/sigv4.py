@@ -61,17 +61,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def reuse_window(now: datetime, valid_seconds: int, reuse_seconds: int) -> tuple[datetime, int]:
-    """When to date a URL and for how long to sign it, so that it is the same all through
-    a `reuse_seconds` window (aligned on the epoch) and valid `valid_seconds` after any moment
-    in it; without reuse, dated now for exactly `valid_seconds`."""
-    if reuse_seconds <= 0:
-        return now, valid_seconds
-    elapsed = int(now.timestamp())
-    start = datetime.fromtimestamp(elapsed - elapsed % reuse_seconds, UTC)
-    return start, valid_seconds + reuse_seconds
-
-
 class Signer:
     """Presigns URLs for one account; the day's signing key is derived once and kept."""
 
@@ -79,7 +68,7 @@ class Signer:
         self.credentials = credentials
         self._clock = clock
         self._today: _Day | None = None
-        self._window: tuple[datetime, str] | None = None  # a reuse window's start, its stamp
+        self._window: tuple[int, str] | None = None  # a reuse window's start (epoch s), stamp
         self._shared: dict[tuple[object, ...], tuple[str, str, str]] = {}
 
     def signing_key(self, day: str) -> bytes:
@@ -109,8 +98,7 @@ class Signer:
         query: Mapping[str, str] | None = None,
         now: datetime | None = None,
     ) -> str:
-        """A presigned URL for `method origin+path` (path URI-encoded once, as S3's canonical
-        URI wants it); requests must send `signed_headers`."""
+        """A presigned URL for `method origin+path` (path already encoded), for `signed_headers`."""
         moment = (now or self._clock()).astimezone(UTC)
         return self._sign(method, origin, path, stamp=moment.strftime(STAMP),
                           expires_seconds=expires_seconds, signed_headers=signed_headers,
@@ -127,13 +115,21 @@ class Signer:
         query: Mapping[str, str] | None = None,
     ) -> str:
         """The same URL all through a `reuse_seconds` window, valid `valid_seconds` at least."""
-        dated, expires = reuse_window(self._clock(), valid_seconds, reuse_seconds)
+        # Dated at the window's start (epoch-aligned: every process signs alike) and valid
+        # `reuse_seconds` longer, so that `valid_seconds` remain at any moment of the window.
+        now = self._clock()
+        if reuse_seconds <= 0:
+            return self.presign(method, origin, path, expires_seconds=valid_seconds,
+                                query=query, now=now)  # fmt: skip
+        elapsed = int(now.timestamp())
+        start = elapsed - elapsed % reuse_seconds
         window = self._window
-        if window is None or window[0] != dated:
-            window = (dated, dated.astimezone(UTC).strftime(STAMP))
+        if window is None or window[0] != start:
+            window = (start, datetime.fromtimestamp(start, UTC).strftime(STAMP))
             self._window = window
-        return self._sign(method, origin, path, stamp=window[1], expires_seconds=expires,
-                          signed_headers=None, query=query)  # fmt: skip
+        return self._sign(method, origin, path, stamp=window[1],
+                          expires_seconds=valid_seconds + reuse_seconds, signed_headers=None,
+                          query=query)  # fmt: skip
 
     def _sign(
         self,
@@ -147,14 +143,17 @@ class Signer:
         query: Mapping[str, str] | None,
     ) -> str:
         today = self._day(stamp[:8])
-        wanted = (origin, stamp, expires_seconds, *(query or {}).items())
-        shared = None if signed_headers else self._shared.get(wanted)
-        if shared is None:
+        if signed_headers:  # uploads: one URL at a time
             shared = _canonical_parts(origin, today, stamp, expires_seconds, signed_headers, query)
-            if not signed_headers:
+        else:
+            wanted = (origin, stamp, expires_seconds, *(query or {}).items())
+            found = self._shared.get(wanted)
+            if found is None:
+                found = _canonical_parts(origin, today, stamp, expires_seconds, None, query)
                 if len(self._shared) >= _SHARED_PARTS:
-                    self._shared.clear()  # a few originals' download names fill it: start over
-                self._shared[wanted] = shared
+                    self._shared.clear()  # the download names of originals fill it: start over
+                self._shared[wanted] = found
+            shared = found
         canonical_query, after_path, before_hash = shared
         path = path or "/"
         digest = hashlib.sha256(f"{method}\n{path}{after_path}".encode()).hexdigest()
@@ -170,8 +169,8 @@ def _canonical_parts(  # noqa: PLR0917  (private, one caller)
     signed_headers: Mapping[str, str] | None,
     query: Mapping[str, str] | None,
 ) -> tuple[str, str, str]:
-    """What the URLs of one host, time, expiry and query share: the canonical query string,
-    the canonical request after the path, the string to sign before the request's hash."""
+    """Canonical query, canonical request after the path, string to sign before the hash."""
+    # All that URLs of one host, time, expiry and query (served type) have in common.
     host = origin.partition("://")[2]
     if signed_headers:
         headers = {"host": host}

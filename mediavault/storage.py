@@ -193,7 +193,7 @@ class Storage:
             "GET",
             self._public_origin,
             self._public_path(key),
-            valid_seconds=int(self._expiry(expires_seconds).total_seconds()),
+            valid_seconds=expires_seconds or self.settings.presign_expiry_seconds,
             reuse_seconds=self.settings.download_url_reuse_seconds,
             query=query,
         )

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from minio import Minio
 
-from mediavault.sigv4 import Credentials, Signer, reuse_window
+from mediavault.sigv4 import Credentials, Signer
 
 CREDENTIALS = Credentials("mediavault-functions", "a-secret/with+odd=chars", "eu-west-3")
 ORIGIN = "http://localhost:19000"
@@ -110,8 +110,12 @@ def test_a_reusable_url_is_the_same_all_through_its_window_and_valid_long_enough
 
 def test_without_reuse_a_url_is_dated_now_and_valid_for_exactly_its_time() -> None:
     moment = datetime(2026, 5, 1, 10, 7, 13, tzinfo=UTC)
-    assert reuse_window(moment, 900, 0) == (moment, 900)
-    assert reuse_window(moment, 900, 300) == (datetime(2026, 5, 1, 10, 5, tzinfo=UTC), 1200)
+    signer = Signer(CREDENTIALS, clock=lambda: moment)
+    url = signer.presign_reusable("GET", ORIGIN, _path(KEYS[0]), valid_seconds=900,
+                                  reuse_seconds=0)  # fmt: skip
+    params = parse_qs(urlsplit(url).query)
+    assert (params["X-Amz-Date"], params["X-Amz-Expires"]) == (["20260501T100713Z"], ["900"])
+    _same_url(url, _minio_url(KEYS[0], moment, 900, {}))
 
 
 def test_signed_headers_are_lower_cased_sorted_and_listed() -> None:
@@ -122,3 +126,19 @@ def test_signed_headers_are_lower_cased_sorted_and_listed() -> None:
     params = parse_qs(urlsplit(url).query)
     assert params["X-Amz-SignedHeaders"] == ["content-length;content-type;host"]
     assert len(params["X-Amz-Signature"][0]) == 64
+
+
+def test_urls_stay_right_when_more_download_names_come_than_the_shared_parts_kept() -> None:
+    signer = Signer(CREDENTIALS)
+    moment = MOMENTS[1]
+    for number in range(600):  # twice what is kept: it is emptied and filled again
+        name = f'attachment; filename="clip {number}.mp4"'
+        query = {"response-content-type": "video/mp4", "response-content-disposition": name}
+        url = signer.presign("GET", ORIGIN, _path(KEYS[1]), expires_seconds=900, query=query,
+                             now=moment)  # fmt: skip
+        if number % 150 == 0:
+            _same_url(url, _minio_url(KEYS[1], moment, 900, query))
+    thumbnail = {"response-content-type": "image/webp"}
+    url = signer.presign("GET", ORIGIN, _path(KEYS[0]), expires_seconds=900, query=thumbnail,
+                         now=moment)  # fmt: skip
+    _same_url(url, _minio_url(KEYS[0], moment, 900, thumbnail))
