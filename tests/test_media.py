@@ -209,9 +209,10 @@ def test_a_page_signs_what_a_list_shows_and_the_item_everything(
 ) -> None:
     media_id = str(uuid.uuid4())
     _insert(services, alice, id=media_id, status="ready", sha256="0" * 64,
-            **{column: derived_key(media_id, name) for column, name in (
-                ("thumbnail_key", "thumb.webp"), ("thumbnail_jpeg_key", "thumb.jpg"),
-                ("playback_key", "hevc.mp4"), ("web_key", "web.mp4"))})  # fmt: skip
+            thumbnail_key=derived_key(media_id, "thumb.webp"),
+            thumbnail_jpeg_key=derived_key(media_id, "thumb.jpg"),
+            playback_key=derived_key(media_id, "hevc.mp4"),
+            web_key=derived_key(media_id, "web.mp4"))  # fmt: skip
     page = media_api.get("/api/media?limit=50", headers=alice.headers).get_json()
     [listed] = [item for item in page["items"] if item["id"] == media_id]
     one = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
