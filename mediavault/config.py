@@ -101,6 +101,10 @@ class StorageSettings:
     bucket: str
     presign_expiry_seconds: int
     download_expiry_seconds: int
+    # GET URLs are dated at the start of a window this long and handed out unchanged all through
+    # it (browsers cache them); each stays valid download_expiry_seconds at least, this much more
+    # at most. 0 signs every URL afresh.
+    download_url_reuse_seconds: int
     notify_arn: str
     connect_timeout_seconds: float
     read_timeout_seconds: float
@@ -299,6 +303,9 @@ class Settings:
                 download_expiry_seconds=env.integer(
                     "DOWNLOAD_URL_EXPIRY_SECONDS", 900, minimum=60, maximum=7 * 24 * 3600
                 ),
+                download_url_reuse_seconds=env.integer(
+                    "DOWNLOAD_URL_REUSE_SECONDS", 300, minimum=0, maximum=24 * 3600
+                ),
                 notify_arn=env.text("MINIO_NOTIFY_ARN", "arn:minio:sqs::_:nsq"),
                 connect_timeout_seconds=env.number(
                     "S3_CONNECT_TIMEOUT_SECONDS", 1.0, minimum=0.1, maximum=60
@@ -433,6 +440,13 @@ class Settings:
         )
         if settings.database.pool_min_size > settings.database.pool_max_size:
             env.fail("POSTGRES_POOL_MIN_SIZE", "must not exceed POSTGRES_POOL_MAX_SIZE")
+        storage = settings.storage
+        if storage.download_expiry_seconds + storage.download_url_reuse_seconds > 7 * 24 * 3600:
+            # S3 refuses presigned URLs valid for longer than 7 days.
+            env.fail(
+                "DOWNLOAD_URL_REUSE_SECONDS",
+                "plus DOWNLOAD_URL_EXPIRY_SECONDS must not exceed 7 days (604800 s)",
+            )
         env.check()
         return settings
 

@@ -15,7 +15,7 @@ from mediavault.text import clean_text
 
 if TYPE_CHECKING:
     from mediavault.db import DictConnection
-    from mediavault.schemas import Media, MediaSource, MediaUpdate, TagCount
+    from mediavault.schemas import Media, MediaUpdate, TagCount
     from mediavault.storage import Storage
 
 STATUSES = ("pending", "processing", "ready", "failed")
@@ -280,32 +280,16 @@ def delete_media(conn: DictConnection, storage: Storage, owner_id: str, media_id
     forget_unused_tags(conn, owner_id)
 
 
-def to_json(row: dict[str, Any], storage: Storage) -> Media:
-    """The media shape of DESIGN.md, with short-lived presigned URLs for what exists."""
-    from mediavault.downloads import derived_url, original_url
-    from mediavault.renditions import local_time, source_key, video_sources
+def to_json(row: dict[str, Any], storage: Storage, *, listed: bool = False) -> Media:
+    """The media shape of DESIGN.md, with short-lived presigned URLs for what exists.
 
-    expiry = storage.settings.download_expiry_seconds
-    # Nothing is handed out before the worker has checked it, nor after it refused it.
-    original = original_url(storage, row, expiry)
-    ready = row["status"] == "ready"
-    playback = original
-    if ready and row["playback_key"]:
-        playback = derived_url(storage, row["playback_key"], expiry)
-    elif ready and row["kind"] == "image" and row["preview_key"]:
-        playback = derived_url(storage, row["preview_key"], expiry)  # upright, sRGB, any browser
-    thumbnail = derived_url(storage, row["thumbnail_key"], expiry)
+    In a list page (`listed`) only what a grid shows is signed, the thumbnails; the other URLs
+    are null and `sources` empty until the item itself is asked for.
+    """
+    from mediavault.downloads import listed_urls, media_urls
+    from mediavault.renditions import local_time
 
-    def derived(column: str) -> str | None:
-        return derived_url(storage, row[column], expiry) if ready else None
-
-    sources: list[MediaSource] = []
-    for kind, mime in video_sources(row, allow_original=True):
-        url = (
-            original if kind == "original" else derived_url(storage, source_key(row, kind), expiry)
-        )
-        if url is not None:
-            sources.append({"url": url, "type": mime})
+    urls, sources = listed_urls(row, storage) if listed else media_urls(row, storage)
     located = row["latitude"] is not None and row["longitude"] is not None
     return {
         "id": str(row["id"]),
@@ -333,15 +317,7 @@ def to_json(row: dict[str, Any], storage: Storage) -> Media:
         else None,
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
-        "urls": {
-            "original": original,
-            "playback": playback,
-            "thumbnail": thumbnail,
-            "preview": derived("preview_key"),
-            "web": derived("web_key"),
-            "thumbnail_jpeg": derived("thumbnail_jpeg_key"),
-            "preview_jpeg": derived("preview_jpeg_key"),
-        },
+        "urls": urls,
         "sources": sources,
         "processing": {
             "attempts": row["attempts"] or 0,

@@ -308,7 +308,7 @@ class MultipartUpload(TypedDict):
 
 
 class MediaUrls(TypedDict):
-    """Short-lived download URLs of what exists and was checked."""
+    """Short-lived download URLs of what exists and was checked (a list page: thumbnails only)."""
 
     original: Annotated[Url | None, Meta(description="the checked original, as an attachment")]
     playback: Annotated[
@@ -382,13 +382,17 @@ class Media(TypedDict):
     updated_at: Timestamp
     urls: MediaUrls
     sources: Annotated[
-        list[MediaSource], Meta(description="what plays in a page, best first; empty if none")
+        list[MediaSource],
+        Meta(
+            description="what plays in a page, best first; empty if none, and in a page of"
+            " `GET /api/media`"
+        ),
     ]
     processing: Processing
 
 
 class MediaList(TypedDict):
-    """A page of media, newest first."""
+    """A page of media, newest first; its items carry the thumbnails' URLs only."""
 
     items: list[Media]
     next_cursor: str | None

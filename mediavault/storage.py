@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import quote
 
 from mediavault.errors import BadRequest, StorageError
 
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
     from minio import Minio
 
     from mediavault.config import StorageSettings
-    from mediavault.sigv4 import Credentials
+    from mediavault.sigv4 import Signer
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -25,6 +27,7 @@ UPLOADS_PREFIX = "uploads/"  # where browsers PUT; nothing is ever served from h
 ORIGINALS_PREFIX = "originals/"
 DERIVED_PREFIX = "derived/"
 UPLOAD_EVENTS = ("s3:ObjectCreated:*",)
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9/_.~-]*")
 
 
 class Storage:
@@ -60,18 +63,22 @@ class Storage:
         )
 
     @cached_property
-    def signer(self) -> Credentials:
+    def signer(self) -> Signer:
         """What URLs for browsers are signed with; signing makes no network call."""
-        from mediavault.sigv4 import Credentials
+        from mediavault.sigv4 import Credentials, Signer
 
-        return Credentials(self.settings.access_key, self.settings.secret_key, self.settings.region)
+        settings = self.settings
+        return Signer(Credentials(settings.access_key, settings.secret_key, settings.region))
 
-    def _public_url(self, key: str) -> str:
+    @cached_property
+    def _public_origin(self) -> str:
         # Signing covers the Host header, so URLs for browsers are signed for the public host.
-        from urllib.parse import quote
+        return self.settings.public_url.rstrip("/")
 
-        base = self.settings.public_url.rstrip("/")
-        return f"{base}/{self.bucket}/{quote(key, safe='/-_.~')}"
+    def _public_path(self, key: str) -> str:
+        # Server-made keys need no escaping; quote() is the slow part of a page of URLs.
+        escaped = key if _PLAIN_KEY.fullmatch(key) else quote(key, safe="/-_.~")
+        return f"/{self.bucket}/{escaped}"
 
     def _presign(
         self,
@@ -81,12 +88,10 @@ class Storage:
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
     ) -> str:
-        from mediavault.sigv4 import presign
-
-        return presign(
-            self.signer,
+        return self.signer.presign(
             method,
-            self._public_url(key),
+            self._public_origin,
+            self._public_path(key),
             expires_seconds=int(self._expiry(expires_seconds).total_seconds()),
             signed_headers=headers,
             query=query,
@@ -169,12 +174,22 @@ class Storage:
     ) -> str:
         """A short-lived URL to GET the object, served as `content_type` whatever it was stored as.
 
-        With a download name the browser saves the file instead of showing it.
+        With a download name the browser saves the file instead of showing it. The URL is valid
+        for `expires_seconds` at least and for up to DOWNLOAD_URL_REUSE_SECONDS more.
         """
         query = {"response-content-type": content_type}
         if download_name is not None:
             query["response-content-disposition"] = _attachment(download_name)
-        return self._presign("GET", key, expires_seconds, query=query)
+        # Dated at the start of a reuse window: the same URL all through it, so that a browser
+        # shows a thumbnail from its cache instead of fetching it again for every new page.
+        return self.signer.presign_reusable(
+            "GET",
+            self._public_origin,
+            self._public_path(key),
+            valid_seconds=expires_seconds or self.settings.presign_expiry_seconds,
+            reuse_seconds=self.settings.download_url_reuse_seconds,
+            query=query,
+        )
 
     def presign_upload_part(
         self,

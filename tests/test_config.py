@@ -277,3 +277,17 @@ def test_one_processing_image_name_everywhere() -> None:
     assert Settings.from_env({}).processing.job_image == DEFAULT_PROCESSING_IMAGE
     assert Images().processing == pulumi_default == DEFAULT_PROCESSING_IMAGE
     assert f"\nPROCESSING_IMAGE={DEFAULT_PROCESSING_IMAGE}\n" in example
+
+
+def test_download_urls_are_reused_for_five_minutes_unless_configured_otherwise() -> None:
+    assert Settings.from_env({}).storage.download_url_reuse_seconds == 300
+    off = Settings.from_env({"DOWNLOAD_URL_REUSE_SECONDS": "0"})
+    assert off.storage.download_url_reuse_seconds == 0
+    for bad in ("-1", "86401", "soon"):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({"DOWNLOAD_URL_REUSE_SECONDS": bad})
+        assert caught.value.variable == "DOWNLOAD_URL_REUSE_SECONDS"
+    # A presigned URL may be valid for 7 days at most: expiry and reuse window together.
+    with pytest.raises(ConfigError, match=r"DOWNLOAD_URL_REUSE_SECONDS: .*7 days"):
+        Settings.from_env({"DOWNLOAD_URL_EXPIRY_SECONDS": str(7 * 24 * 3600 - 60),
+                           "DOWNLOAD_URL_REUSE_SECONDS": "61"})  # fmt: skip

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from mediavault.services import Services
 from mediavault.storage import derived_key, original_key
 from tests.api_fixtures import ApiUser
 from tests.conftest import Plant
+from tests.harness import poll
 
 
 def _insert(
@@ -165,6 +168,67 @@ def test_one_item_has_working_urls_and_processing_state(
     types = {name: r.headers["content-type"] for name, r in responses.items()}
     assert types == {"original": "video/mp4", "playback": "video/mp4", "thumbnail": "image/jpeg"}
     assert responses["original"].headers["content-disposition"].startswith("attachment;")
+
+
+def test_lists_hand_out_the_same_urls_again_so_that_browsers_can_cache_them(
+    media_api: FlaskClient, alice: ApiUser, services: Services, plant: Plant
+) -> None:
+    media_id = str(uuid.uuid4())
+    thumb = derived_key(media_id, "thumb.webp")
+    plant(thumb, b"webp", "text/html")
+    _insert(services, alice, id=media_id, status="ready", thumbnail_key=thumb,
+            playback_key=derived_key(media_id, "hevc.mp4"))  # fmt: skip
+    reuse = services.settings.storage.download_url_reuse_seconds
+
+    def urls() -> tuple[Any, ...]:
+        items = media_api.get("/api/media?limit=50", headers=alice.headers).get_json()["items"]
+        [listed] = [i for i in items if i["id"] == media_id]
+        one = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
+        return listed["urls"], one["urls"], one["sources"]
+
+    def later_than(second: int) -> Callable[[], bool]:
+        return lambda: int(time.time()) != second
+
+    while True:
+        started = int(time.time())
+        first = urls()
+        poll(later_than(started), "the next second")  # a new X-Amz-Date, as signed until now
+        second = urls()
+        if started // reuse == int(time.time()) // reuse:
+            break  # else a reuse window ended in between: ask again
+    assert first == second
+    listed, full, sources = first
+    assert full["original"]
+    assert sources
+    assert listed["thumbnail"] == full["thumbnail"]
+    assert httpx.get(listed["thumbnail"]).content == b"webp"
+
+
+def test_a_page_signs_what_a_list_shows_and_the_item_everything(
+    media_api: FlaskClient, alice: ApiUser, services: Services
+) -> None:
+    media_id = str(uuid.uuid4())
+    _insert(services, alice, id=media_id, status="ready", sha256="0" * 64,
+            thumbnail_key=derived_key(media_id, "thumb.webp"),
+            thumbnail_jpeg_key=derived_key(media_id, "thumb.jpg"),
+            playback_key=derived_key(media_id, "hevc.mp4"),
+            web_key=derived_key(media_id, "web.mp4"))  # fmt: skip
+    page = media_api.get("/api/media?limit=50", headers=alice.headers).get_json()
+    [listed] = [item for item in page["items"] if item["id"] == media_id]
+    one = media_api.get(f"/api/media/{media_id}", headers=alice.headers).get_json()
+    # A page is what a grid shows: thumbnails. Playing or downloading opens the item, whose
+    # URLs are signed then (and so are fresh however long the page has been open).
+    shown = {"thumbnail", "thumbnail_jpeg"}
+    assert {name for name, url in listed["urls"].items() if url} == shown
+    assert listed["sources"] == []
+    assert {name for name, url in one["urls"].items() if url} == shown | {
+        "original", "playback", "web"}  # fmt: skip
+    assert [source["type"].split(";")[0] for source in one["sources"]] == ["video/mp4"] * 2
+    assert {name: listed["urls"][name] for name in shown} == {
+        name: one["urls"][name] for name in shown}  # fmt: skip
+    # Everything else about the item is the same in the list and on its own.
+    assert {k: v for k, v in listed.items() if k not in {"urls", "sources"}} == {
+        k: v for k, v in one.items() if k not in {"urls", "sources"}}  # fmt: skip
 
 
 def test_pending_media_has_no_urls(

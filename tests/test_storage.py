@@ -6,13 +6,14 @@ import base64
 import hashlib
 import os
 import uuid
-from urllib.parse import urlsplit
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from mediavault.services import Services
 from mediavault.storage import Storage, derived_key, original_key, upload_key
-from tests.conftest import put_object
+from tests.conftest import Plant, put_object
 
 
 def _upload_key() -> str:
@@ -118,3 +119,35 @@ def test_object_keys_are_server_made() -> None:
     # Named by the media alone: a share link's redirect must not tell whose it is (issue 20).
     assert original_key("m1", ".mp4") == "originals/m1.mp4"
     assert derived_key("m1", "thumb.jpg") == "derived/m1/thumb.jpg"
+
+
+def _window_of(url: str) -> tuple[datetime, int]:
+    params = parse_qs(urlsplit(url).query)
+    dated = datetime.strptime(params["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return dated, int(params["X-Amz-Expires"][0])
+
+
+def test_download_urls_are_reused_within_a_window_and_served_by_storage(
+    services: Services, plant: Plant
+) -> None:
+    storage = services.storage
+    key = derived_key(str(uuid.uuid4()), "thumb.webp")
+    plant(key, b"webp", "text/html")
+    reuse = storage.settings.download_url_reuse_seconds
+    assert reuse > 0
+    while True:
+        before = datetime.now(UTC)
+        urls = [storage.presign_get(key, "image/webp", expires_seconds=120) for _ in range(2)]
+        after = datetime.now(UTC)
+        if int(before.timestamp()) // reuse == int(after.timestamp()) // reuse:
+            break  # else the two fell on both sides of a window's end: ask again
+    # The same URL twice (a browser's cache hit), dated at the window's start, still valid for
+    # at least the time asked for, and storage takes a URL dated minutes ago.
+    assert urls[0] == urls[1]
+    dated, expires = _window_of(urls[0])
+    assert dated.timestamp() % reuse == 0
+    assert dated <= before
+    assert dated + timedelta(seconds=expires) >= after + timedelta(seconds=120)
+    got = httpx.get(urls[0])
+    assert (got.status_code, got.content) == (200, b"webp")
+    assert got.headers["content-type"] == "image/webp"

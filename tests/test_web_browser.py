@@ -354,3 +354,27 @@ def test_every_page_passes_axe_at_desktop_and_phone_size(
         page.context.close()
     assert {page: found for page, found in report.items() if found} == {}
     assert len(list(artifacts_dir.glob("web-*-phone.png"))) >= 6
+
+
+def test_the_viewer_signs_an_item_from_a_list_page_as_it_opens(
+    web_stack: WebStack, browser: Browser, tmp_path: Path
+) -> None:
+    photo = lavfi(tmp_path / "dune.jpg", "-f", "lavfi", "-i", "testsrc2=size=800x600",
+                  "-frames:v", "1")  # fmt: skip
+    page = open_page(browser)
+    sign_in(page, web_stack, web_stack.new_user())
+    page.locator("input[type=file]:not([webkitdirectory])").set_input_files(str(photo))
+    page.locator(".tile[data-status=ready]").first.wait_for(timeout=60_000)
+    # From a fresh page the item comes from `GET /api/media`, which signs its thumbnails only.
+    page.reload()
+    page.locator(".tile[data-status=ready] img").first.wait_for()
+    with page.expect_response(lambda r: "/api/media/" in r.url) as opened:
+        page.get_by_role("button", name="Open dune.jpg").click()
+    assert opened.value.ok
+    shown = page.locator("dialog[open] img")
+    page.wait_for_function("(img) => img.naturalWidth > 0", arg=shown.element_handle())
+    assert "preview.webp" in (shown.get_attribute("src") or "")
+    download = page.get_by_role("link", name="Download").get_attribute("href") or ""
+    assert "response-content-disposition=attachment" in download
+    assert problems(page) == []
+    page.context.close()

@@ -57,7 +57,7 @@ def list_media(ctx: RequestContext) -> Response:
         rows, next_cursor = media.list_media(conn, user.id, where, limit, cursor, order=order)
     storage = ctx.services.storage
     body: MediaList = {
-        "items": [media.to_json(row, storage) for row in rows],
+        "items": [media.to_json(row, storage, listed=True) for row in rows],
         "next_cursor": next_cursor.encode() if next_cursor else None,
     }
     return json_response(body, headers=PRIVATE)

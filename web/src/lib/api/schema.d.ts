@@ -586,7 +586,7 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             urls: components["schemas"]["MediaUrls"];
-            /** @description what plays in a page, best first; empty if none */
+            /** @description what plays in a page, best first; empty if none, and in a page of `GET /api/media` */
             sources: components["schemas"]["MediaSource"][];
             processing: components["schemas"]["Processing"];
         };
@@ -619,7 +619,7 @@ export interface components {
          * @enum {string}
          */
         Status: "failed" | "pending" | "processing" | "ready";
-        /** @description Short-lived download URLs of what exists and was checked. */
+        /** @description Short-lived download URLs of what exists and was checked (a list page: thumbnails only). */
         MediaUrls: {
             /** @description the checked original, as an attachment */
             original: string | null;
@@ -636,7 +636,7 @@ export interface components {
             /** @description the preview as JPEG */
             preview_jpeg: string | null;
         };
-        /** @description A page of media, newest first. */
+        /** @description A page of media, newest first; its items carry the thumbnails' URLs only. */
         MediaList: {
             items: components["schemas"]["Media"][];
             next_cursor: string | null;
@@ -1095,7 +1095,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page */
+            /** @description A page: each item signs its thumbnails only, `GET /api/media/{media_id}` everything */
             200: {
                 headers: {
                     [name: string]: unknown;
