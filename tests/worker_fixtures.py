@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +26,9 @@ WORKER_ENV = {
     "TRANSCODE_PRESET": "ultrafast",
     "WORKER_MSG_TIMEOUT_SECONDS": "4",
     "PROCESSING_HEARTBEAT_SECONDS": "1",
-    "PROCESSING_STALE_AFTER_SECONDS": "6",
+    # Steps between heartbeats (a probe, a download, the decoders' sandbox starting up) can take
+    # several seconds when the whole suite loads both cores: a live job must not look dead.
+    "PROCESSING_STALE_AFTER_SECONDS": "12",
 }
 
 
@@ -68,6 +71,12 @@ def worker(stack: Stack) -> Iterator[RunningWorker]:
         yield running
     finally:
         processes.stop_all()
+        # The worker's log outlives its throwaway stack: a failed pipeline test is explained there.
+        log = stack.layout.data_dir / "worker.log"
+        if log.exists():
+            artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
+            artifacts.mkdir(exist_ok=True)
+            shutil.copyfile(log, artifacts / "worker.log")
 
 
 def lavfi(path: Path, *args: str) -> Path:
