@@ -37,7 +37,8 @@ stamp_of() {
   {
     echo "$name $DEBIAN_SUITE $NODE_STANDIN_VERSION $NPM_STANDIN_VERSION $GO_TOOLCHAIN_VERSION"
     echo "$POSTGRES_STANDIN_VERSION $NSQ_VERSION"
-    sha256sum scripts/build_base_images.sh tools/nsq/go.sum
+    declare -f "standin_$name" provenance
+    sha256sum tools/nsq/go.sum
     if [ -d "docker/bases/$name" ]; then
       find "docker/bases/$name" -type f -print0 | sort -z | xargs -0 sha256sum
     fi
@@ -240,6 +241,7 @@ for entry in "${BASES[@]}"; do
     continue
   fi
   started=$(date +%s)
+  old=$(podman image inspect --format '{{.Id}}' "$ref" 2>/dev/null || true)
   if [ "$PULL" = yes ] && podman pull --quiet "$ref" >/dev/null 2>&1; then
     provenance "$name" "$ref" no "pulled from its registry" \
       "digest=$(podman image inspect --format '{{.Digest}}' "$ref")"
@@ -248,6 +250,10 @@ for entry in "${BASES[@]}"; do
     log "$ref cannot be pulled: building a stand-in (once; docker/bases/$name)"
     "standin_$name" "$ref"
     log "$ref built in $(( $(date +%s) - started )) s"
+  fi
+  # The image this one replaces, unless a container or another tag still holds it.
+  if [ -n "$old" ] && [ "$old" != "$(podman image inspect --format '{{.Id}}' "$ref")" ]; then
+    podman rmi "$old" >/dev/null 2>&1 || true
   fi
   echo "$want" > "$IMAGES_DIR/.$name.stamp"
 done
