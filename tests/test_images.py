@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,7 +35,7 @@ from tests.podman import (
     podman,
     unique_name,
 )
-from tests.worker_fixtures import WORKER_ENV, ffprobe, h264_clip
+from tests.worker_fixtures import WORKER_ENV, ffprobe, h264_clip, lavfi
 
 __all__ = ["image_stack", "module_containers"]
 
@@ -105,9 +107,9 @@ def test_every_function_serves_an_authenticated_request(
     assert refused.status_code == 401
 
 
-def test_processing_image_transcodes_from_and_to_minio(
-    image_stack: ImageStack, module_containers: Containers, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def worker(image_stack: ImageStack, module_containers: Containers) -> str:
+    """`mediavault worker` from the processing image, on the image tests' own stack."""
     require_images(PROCESSING_IMAGE)
     stack = image_stack.stack
     port = free_port()
@@ -121,36 +123,59 @@ def test_processing_image_transcodes_from_and_to_minio(
              START_SECONDS)  # fmt: skip
     except AssertionError as error:
         raise AssertionError(module_containers.logs(worker)) from error
-    presign = function_client(stack, "presign")
-    clip = h264_clip(tmp_path / "clip.mp4")
-    body = {"filename": clip.name, "content_type": "video/mp4", "size_bytes": clip.stat().st_size}
+    return worker
+
+
+def _processed(
+    image_stack: ImageStack, logs: Callable[[], str], path: Path, content_type: str
+) -> dict[str, Any]:
+    """Upload through the presign function; the media row once the worker is done with it."""
+    presign = function_client(image_stack.stack, "presign")
+    body = {"filename": path.name, "content_type": content_type, "size_bytes": path.stat().st_size}
     started = presign.post("/api/uploads", json=body, headers=image_stack.headers).get_json()
-    put = httpx.put(started["url"], content=clip.read_bytes(), headers=started["headers"])
+    put = httpx.put(started["url"], content=path.read_bytes(), headers=started["headers"])
     assert put.status_code == 200, put.text
     media_id = started["media_id"]
     done = presign.post(f"/api/uploads/{media_id}/complete", headers=image_stack.headers)
     assert done.status_code == 200
 
-    def status() -> str:
+    def row() -> dict[str, Any]:
         with image_stack.services.pool.connection() as conn:
-            row = conn.execute("SELECT status FROM media WHERE id = %s", (media_id,)).fetchone()
-        return str(row["status"]) if row else "missing"
+            found = conn.execute("SELECT * FROM media WHERE id = %s", (media_id,)).fetchone()
+        assert found is not None
+        return dict(found)
 
     try:
-        poll(lambda: status() in ("ready", "failed"), "the transcode", 240)
+        poll(lambda: row()["status"] in ("ready", "failed"), f"{path.name} processed", 240)
     except AssertionError as error:
-        raise AssertionError(module_containers.logs(worker)) from error
-    assert status() == "ready", module_containers.logs(worker)
-    with image_stack.services.pool.connection() as conn:
-        row = conn.execute("SELECT playback_key FROM media WHERE id = %s", (media_id,)).fetchone()
-    assert row is not None
-    assert row["playback_key"]
+        raise AssertionError(logs()) from error
+    final = row()
+    assert final["status"] == "ready", f"{final['error']}\n{logs()}"
+    return final
+
+
+def test_processing_image_transcodes_from_and_to_minio(
+    image_stack: ImageStack, module_containers: Containers, worker: str, tmp_path: Path
+) -> None:
+    clip = h264_clip(tmp_path / "clip.mp4")
+    media = _processed(image_stack, lambda: module_containers.logs(worker), clip, "video/mp4")
     playback = tmp_path / "playback.mp4"
-    image_stack.services.storage.client.fget_object(
-        image_stack.services.storage.bucket, row["playback_key"], str(playback)
-    )
+    storage = image_stack.services.storage
+    storage.client.fget_object(storage.bucket, media["playback_key"], str(playback))
     [video] = [s for s in ffprobe(playback)["streams"] if s["codec_type"] == "video"]
     assert video["codec_name"] == "hevc"
+
+
+def test_processing_image_decodes_a_photo(
+    image_stack: ImageStack, module_containers: Containers, worker: str, tmp_path: Path
+) -> None:
+    # The photo child runs as `python -I -m processing.photo_child`: isolated mode ignores
+    # PYTHONPATH, so the package must be installed, not only on PYTHONPATH (issue 21).
+    photo = lavfi(tmp_path / "photo.jpg", "-f", "lavfi", "-i", "testsrc2=size=640x480",
+                  "-frames:v", "1")  # fmt: skip
+    media = _processed(image_stack, lambda: module_containers.logs(worker), photo, "image/jpeg")
+    assert (media["width"], media["height"]) == (640, 480)
+    assert media["thumbnail_key"]
 
 
 def test_minio_image_keeps_its_data_across_a_restart(
