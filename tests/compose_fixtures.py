@@ -244,4 +244,17 @@ def compose_stack() -> Iterator[ComposeStack]:
             yield stack
         finally:
             checks.stop()
-            stack.down(volumes=True)
+            try:
+                stack.down(volumes=True)
+            finally:
+                remove_project(project)
+
+
+def remove_project(project: str) -> None:
+    """Whatever of the project `down` did not remove (when it failed), each by its id."""
+    label = f"label=com.docker.compose.project={project}"
+    for kind, listing in (("container", "ps"), ("volume", "volume"), ("network", "network")):
+        args = ("--all",) if kind == "container" else ("ls",)
+        found = podman(listing, *args, "--filter", label, "--quiet", check=False).split()
+        if found:
+            podman(kind, "rm", "--force", *found, check=False)
