@@ -216,9 +216,21 @@ class ComposeStack:
 
     def token(self, user: str) -> str:
         """A new API token for a user, created in the worker's container with the CLI."""
-        out = self.compose("exec", "-T", "worker", "mediavault", "token", "create",
-                           "--user", user, timeout=120)  # fmt: skip
-        return out.strip().splitlines()[-1]
+        created: list[str] = []
+
+        def create() -> bool:
+            # The CLI gives PostgreSQL a few seconds; a stack just up on two busy cores may
+            # need more than one try.
+            try:
+                out = self.compose("exec", "-T", "worker", "mediavault", "token", "create",
+                                   "--user", user, timeout=120)  # fmt: skip
+            except AssertionError:
+                return False
+            created.append(out.strip().splitlines()[-1])
+            return True
+
+        poll(create, "an API token from the worker's container", 120)
+        return created[0]
 
 
 def _status(url: str) -> int:
