@@ -182,7 +182,8 @@ EOF
   cp /etc/ssl/certs/ca-certificates.crt "$context/root/etc/ssl/certs/"
   build_context "$ref" "$context"
   rm -rf "$context"
-  provenance distroless "$ref" yes "FROM scratch: passwd/group with nonroot 65532, the host's CA bundle, /tmp"
+  provenance distroless "$ref" yes "FROM scratch: passwd/group with nonroot 65532, the host's CA bundle, /tmp" \
+    "ca-bundle=sha256:$(sha256sum /etc/ssl/certs/ca-certificates.crt | cut -c1-16)"
 }
 
 standin_postgres() {

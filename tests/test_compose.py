@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.compose_fixtures import ComposeStack, compose_stack
+from tests.compose_fixtures import COMPOSE_FILE, ComposeStack, compose_stack
 from tests.harness import poll
 from tests.image_fixtures import require_images
 from tests.podman import FUNCTIONS_IMAGE, MINIO_IMAGE, PROCESSING_IMAGE
@@ -89,6 +90,10 @@ def test_upload_play_and_keep_everything_across_down_and_up(
     health = stack.health()
     assert health["postgres"] == "running/healthy", health
     assert health["init"].startswith("exited"), health
+    # The server is the version compose names (a stand-in base image must not be another major).
+    version = stack.compose("exec", "-T", "postgres", "postgres", "--version").split()[-1]
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert compose["services"]["postgres"]["image"].split(":")[1].startswith(version)
     token = stack.token("alice")
     client = httpx.Client(base_url=stack.gateway, timeout=60,
                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip

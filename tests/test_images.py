@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import httpx
 import pytest
 from minio import Minio
 
+from mediavault.devstack.layout import default_tools_dir
 from mediavault.routes import FUNCTIONS
 from tests.harness import free_port, function_client, poll
 from tests.image_fixtures import (
@@ -225,3 +228,19 @@ def test_processing_image_has_the_encoders_the_worker_selects() -> None:
                       "ffmpeg", "-hide_banner", "-encoders")  # fmt: skip
     assert "libx265" in encoders
     assert "hevc_nvenc" in encoders
+
+
+BASES = ("debian", "python", "node", "golang", "distroless", "postgres", "nsq", "nginx")
+
+
+@pytest.mark.parametrize("name", BASES)
+def test_each_base_image_says_what_it_was_made_from(name: str) -> None:
+    path = default_tools_dir(os.environ) / "images" / f"{name}.json"
+    assert path.exists(), "run `make images` (make test does)"
+    record = json.loads(path.read_text())
+    assert record["built_from"]
+    assert record["built_at"]
+    if record["stand_in"]:
+        assert record["versions"], record
+    current = podman("image", "inspect", "--format", "{{.Id}}", record["image"]).strip()
+    assert current == record["image_id"], f"{record['image']} changed since {path} was written"
