@@ -18,14 +18,7 @@ from minio import Minio
 from mediavault.devstack.layout import default_tools_dir
 from mediavault.routes import FUNCTIONS
 from tests.harness import free_port, function_client, poll
-from tests.image_fixtures import (
-    ImageStack,
-    answers_200,
-    container_env,
-    image_stack,
-    module_containers,
-    require_images,
-)
+from tests.image_fixtures import ImageStack, answers_200, container_env, require_images
 from tests.podman import (
     APP_UID,
     FUNCTIONS_IMAGE,
@@ -39,8 +32,6 @@ from tests.podman import (
     unique_name,
 )
 from tests.worker_fixtures import WORKER_ENV, ffprobe, h264_clip, lavfi
-
-__all__ = ["image_stack", "module_containers"]
 
 START_SECONDS = 120.0
 
