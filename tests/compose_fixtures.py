@@ -18,7 +18,13 @@ import pytest
 
 from mediavault.devstack.layout import default_tools_dir
 from tests.harness import free_port, make_shared_dir, poll
-from tests.podman import nothing_left_behind, podman, podman_environment, unique_name
+from tests.podman import (
+    nothing_left_behind,
+    podman,
+    podman_environment,
+    stop_conmon,
+    unique_name,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker" / "compose.yaml"
@@ -214,6 +220,14 @@ class ComposeStack:
         except AssertionError as error:
             raise AssertionError(f"{self.health()}\n{self.logs()}") from error
 
+    def exec(self, service: str, *command: str) -> str:
+        """Run a command in a service's container; its standard output."""
+        # podman's own exec, not compose's: an exec session through the API socket leaves its
+        # conmon process behind now and then (podman 4.3).
+        container = self.compose("ps", "--quiet", service).strip()
+        assert container, f"{service} is not running"
+        return podman("exec", container, *command, timeout=120)
+
     def token(self, user: str) -> str:
         """A new API token for a user, created in the worker's container with the CLI."""
         created: list[str] = []
@@ -222,8 +236,7 @@ class ComposeStack:
             # The CLI gives PostgreSQL a few seconds; a stack just up on two busy cores may
             # need more than one try.
             try:
-                out = self.compose("exec", "-T", "worker", "mediavault", "token", "create",
-                                   "--user", user, timeout=120)  # fmt: skip
+                out = self.exec("worker", "mediavault", "token", "create", "--user", user)
             except AssertionError:
                 return False
             created.append(out.strip().splitlines()[-1])
@@ -260,6 +273,8 @@ def compose_stack() -> Iterator[ComposeStack]:
                 stack.down(volumes=True)
             finally:
                 remove_project(project)
+                left = stop_conmon(project)
+        assert not left, f"conmon processes left behind (killed): {left}"
 
 
 def remove_project(project: str) -> None:

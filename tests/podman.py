@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTAINERS_CONF = os.path.join(ROOT, "docker", "containers.conf")
@@ -158,17 +160,37 @@ def nothing_left_behind() -> Iterator[None]:
     assert not added, f"left behind: {added}"
 
 
+def stop_conmon(prefix: str) -> list[int]:
+    """SIGKILL the conmon processes of containers named PREFIX…, by pid; their pids."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"conmon") and any(a.startswith(prefix.encode()) for a in argv):
+            found.append(int(entry.name))
+    for pid in found:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return found
+
+
 class Containers:
     """Containers one fixture runs, each removed by its id at the end."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
+        self.prefix = unique_name("mediavault-test")
 
     def run(self, image: str, *command: str, options: Sequence[str] = ()) -> str:
         """`podman run --detach`; the container's id."""
-        container = podman("run", "--detach", *options, image, *command).strip()
-        self.ids.append(container)
-        return container
+        name = f"{self.prefix}-{len(self.ids)}-{uuid.uuid4().hex[:4]}"
+        container = podman("run", "--detach", f"--name={name}", *options, image, *command)
+        self.ids.append(container.strip())
+        return container.strip()
 
     def logs(self, container: str) -> str:
         """Everything the container wrote."""
@@ -207,6 +229,8 @@ def containers() -> Iterator[Containers]:
         yield made
     finally:
         made.remove_all()
+        left = stop_conmon(made.prefix)
+    assert not left, f"conmon processes left behind (killed): {left}"
 
 
 def hardened(user: int) -> list[str]:

@@ -91,7 +91,7 @@ def test_upload_play_and_keep_everything_across_down_and_up(
     assert health["postgres"] == "running/healthy", health
     assert health["init"].startswith("exited"), health
     # The server is the version compose names (a stand-in base image must not be another major).
-    version = stack.compose("exec", "-T", "postgres", "postgres", "--version").split()[-1]
+    version = stack.exec("postgres", "postgres", "--version").split()[-1]
     compose = yaml.safe_load(COMPOSE_FILE.read_text())
     assert compose["services"]["postgres"]["image"].split(":")[1].startswith(version)
     token = stack.token("alice")
