@@ -1,5 +1,5 @@
 # The two commands of the README. Everything they need is installed on first use and reused.
-.PHONY: dev test install install-test-tools lint typecheck unit bench web web-test
+.PHONY: dev test install install-test-tools images lint typecheck unit bench web web-test
 
 VENV := .venv/bin
 NPM := npm --prefix web --no-audit --no-fund
@@ -7,7 +7,7 @@ NPM := npm --prefix web --no-audit --no-fund
 dev: install web
 	$(VENV)/mediavault dev
 
-test: install-test-tools lint typecheck web-test
+test: install-test-tools images lint typecheck web-test
 	$(VENV)/pytest
 
 install:
@@ -16,6 +16,11 @@ install:
 # Also what only the tests use: the throwaway Kubernetes API server's tools, nginx.
 install-test-tools:
 	@scripts/install.sh --test-tools
+
+# The functions, processing and MinIO images, with buildah (no daemon): scripts/build_images.sh.
+images:
+	@scripts/install.sh --container-tools
+	@scripts/build_images.sh
 
 lint:
 	$(VENV)/ruff check .

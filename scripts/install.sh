@@ -6,6 +6,9 @@
 #   - the Python virtualenv .venv with the pinned requirements and this package
 #   - the web app's packages (web/node_modules) with `npm ci` from web/package-lock.json
 #   - the real-API test tools (a throwaway Kubernetes API server, pulumi), scripts/build_kube_tools.sh
+#   - the container tools of `make images` and the image and compose tests: buildah, podman and
+#     what they run with from Debian's packages, Docker Compose v2 built with Go into
+#     $MEDIAVAULT_TOOLS_DIR (tools/compose), the base images (scripts/build_base_images.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/versions.env
@@ -85,6 +88,29 @@ install_nginx() {
   echo "$version" > "$dir/.version"
 }
 
+# buildah and podman (daemonless), runc (crun refuses these machines' cgroup layout), netavark
+# and aardvark-dns (container networks with service names), mmdebstrap (stand-in base images).
+install_container_tools() {
+  local missing=() tool
+  for tool in buildah podman skopeo runc catatonit mmdebstrap netavark aardvark-dns iptables; do
+    dpkg-query -W -f '${Status}' "$tool" 2>/dev/null | grep -q 'ok installed' || missing+=("$tool")
+  done
+  dpkg-query -W -f '${Status}' containernetworking-plugins 2>/dev/null | grep -q 'ok installed' \
+    || missing+=(containernetworking-plugins)
+  [ ${#missing[@]} -eq 0 ] && return
+  log "apt-get install ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" uidmap >/dev/null
+}
+
+# Docker Compose v2, for the tests that run docker/compose.yaml against podman's Docker API.
+install_compose() {
+  (cd tools/compose && CGO_ENABLED=0 go build -trimpath \
+    -ldflags="-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+    -o "$TOOLS_DIR/bin/docker-compose" github.com/docker/compose/v2/cmd)
+}
+
 install_python() {
   local stamp=.venv/.requirements.sha256
   local want
@@ -119,6 +145,15 @@ build_go_tool nsq "$NSQ_VERSION-$(sha256sum tools/nsq/go.sum | cut -c1-12)" "nsq
 if [ "${1:-}" = "--test-tools" ]; then
   MEDIAVAULT_TOOLS_DIR="$TOOLS_DIR" scripts/build_kube_tools.sh
   install_nginx
+fi
+# `make images` needs the container tools; `make test` also compose and the base images.
+if [ "${1:-}" = "--test-tools" ] || [ "${1:-}" = "--container-tools" ]; then
+  install_container_tools
+fi
+if [ "${1:-}" = "--test-tools" ]; then
+  build_go_tool compose "$COMPOSE_VERSION-$(sha256sum tools/compose/go.sum | cut -c1-12)" \
+    docker-compose install_compose
+  MEDIAVAULT_TOOLS_DIR="$TOOLS_DIR" scripts/build_base_images.sh
 fi
 install_python
 install_web

@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.kube_fixtures",
     "tests.k8s_fixtures",
     "tests.client_fixtures",
+    "tests.image_fixtures",
 ]
 
 # Variables MediaVault reads; none of the developer's own may leak into a test.

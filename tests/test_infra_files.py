@@ -106,6 +106,20 @@ def test_dockerfile_lints_clean(dockerfile: Path) -> None:
     assert re.search(r"^USER (?!root|0)", text, re.MULTILINE), "non-root final stage"
 
 
+@pytest.mark.parametrize(
+    "dockerfile",
+    sorted((ROOT / "docker" / "bases").glob("*/Dockerfile")),
+    ids=lambda p: p.parent.name,
+)
+def test_stand_in_base_dockerfiles_lint_clean(dockerfile: Path) -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint
+    result = subprocess.run(
+        [hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM debian\nRUN apt-get install curl\n")

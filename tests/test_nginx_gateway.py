@@ -138,8 +138,14 @@ def test_compose_runs_nginx_with_the_committed_config() -> None:
     gateway = compose["services"]["gateway"]
     assert gateway["image"].startswith("nginx:")
     assert "./nginx.conf:/etc/mediavault/nginx.conf:ro" in gateway["volumes"]
-    assert [*gateway["entrypoint"], *gateway["command"]][:1] == ["nginx"]
-    assert "/etc/mediavault/nginx.conf" in gateway["command"]
+    # The committed config, its resolver swapped for the one /etc/resolv.conf names (Docker's
+    # 127.0.0.11, podman's network gateway): tests/test_compose.py runs it under podman.
+    [script] = gateway["command"]
+    assert gateway["entrypoint"] == ["/bin/sh", "-c"]
+    assert "/etc/mediavault/nginx.conf > /tmp/nginx.conf" in script
+    assert script.endswith("exec nginx -p /tmp/ -c /tmp/nginx.conf -e stderr")
+    assert 'sed "s/resolver 127.0.0.11 /resolver ' in script
+    assert "    resolver 127.0.0.11 valid=10s" in CONF.read_text()
     for name in FUNCTIONS:
         assert f"set $upstream fn-{name}:8080;" in CONF.read_text()
         assert compose["services"][f"fn-{name}"]["environment"]["FUNCTION_TARGET"] == name
