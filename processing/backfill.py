@@ -81,8 +81,10 @@ def _one(services: Services, row: dict[str, Any], scratch: Path) -> str:
         probe = probe_file(media, timeout=limits.base_seconds, sandbox=limits.sandbox_for(None))
     tools = Tools(limits.timeout_for(probe) if probe else limits.base_seconds,
                   limits.sandbox_for(probe))  # fmt: skip
-    found = shared_original(media, probe, scratch / "shared", served_type=row["content_type"],
-                            tools=tools, known_place=row["latitude"] is not None)  # fmt: skip
+    found = shared_original(
+        media, probe, scratch / "shared-original", served_type=row["content_type"], tools=tools,
+        known_place=row["latitude"] is not None,
+    )  # fmt: skip
     if not found.checked:
         return "unchecked"
     key = original

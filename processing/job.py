@@ -343,7 +343,7 @@ class _Job:
                       float(self.settings.processing.heartbeat_seconds))  # fmt: skip
         served = str(self.fields["content_type"])
         found = shared_original(
-            media, probe if media.ffmpeg_readable else None, self.scratch / "shared",
+            media, probe if media.ffmpeg_readable else None, self.scratch / "shared-original",
             served_type=served, tools=tools, known_place=self.fields.get("latitude") is not None,
         )  # fmt: skip
         if found.copy is not None:
