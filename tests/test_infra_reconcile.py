@@ -98,7 +98,9 @@ def test_it_runs_the_workers_image_which_installs_the_cli(docs: list[dict[str, A
     )
     dockerfile = (ROOT / "docker" / "Dockerfile.processing").read_text()
     assert "COPY mediavault ./mediavault" in dockerfile
-    assert re.search(r"pip install [^\n]*--no-deps \.", dockerfile), "installs the console script"
+    assert re.search(r"pip install [^\n]*--no-deps [^\n]* \.\s", dockerfile), (
+        "installs the console script"
+    )
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'mediavault = "mediavault.cli:main"' in pyproject
 

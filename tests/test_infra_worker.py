@@ -284,7 +284,7 @@ def _dockerfile_uid() -> int:
 def test_processing_image_runs_as_the_job_uid_and_keeps_kubernetes() -> None:
     assert _dockerfile_uid() == NON_ROOT_UID
     text = (ROOT / "docker" / "Dockerfile.processing").read_text()
-    match = re.search(r"grep -vE '([^']+)' requirements\.txt", text)
+    match = re.search(r"grep -vE '([^']+)'[\s\\]*requirements\.txt", text)
     assert match
     dropped = re.compile(match.group(1))
     pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line]
