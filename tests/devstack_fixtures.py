@@ -31,6 +31,15 @@ def dev_environment(data_dir: Path) -> dict[str, str]:
     }
 
 
+def start_dev(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`mediavault dev` in a session of its own, its output appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [MEDIAVAULT, "dev"], env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
 @dataclass
 class DevStack:
     """A running `mediavault dev`, its output in one file."""

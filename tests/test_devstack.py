@@ -24,7 +24,7 @@ from mediavault.devstack.services import (
     remove_postgres_cluster,
 )
 from mediavault.errors import MediaVaultError
-from tests.devstack_fixtures import MEDIAVAULT, dev_environment
+from tests.devstack_fixtures import MEDIAVAULT, dev_environment, start_dev
 from tests.harness import ProcessGroup, binaries, layout_for, make_shared_dir, poll
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,11 +62,7 @@ def test_a_first_start_comes_up_and_a_second_beside_it_is_refused_plainly(clone:
     env = dev_environment(data_dir)
     layout = layout_for(env)
     log = clone / "dev.log"
-    with log.open("wb") as stdout:
-        first = subprocess.Popen(
-            [MEDIAVAULT, "dev"], env=env, stdout=stdout, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    first = start_dev(env, log)
     try:
         # A fresh data directory: the worker and reconcile start only once the tables exist.
         poll(

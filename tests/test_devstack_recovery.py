@@ -24,7 +24,14 @@ from mediavault.devstack.services import (
 )
 from mediavault.devstack.supervisor import Backoff
 from tests.client_fixtures import photo
-from tests.devstack_fixtures import MEDIAVAULT, DevStack, alive, dev_environment, left_behind
+from tests.devstack_fixtures import (
+    MEDIAVAULT,
+    DevStack,
+    alive,
+    dev_environment,
+    left_behind,
+    start_dev,
+)
 from tests.harness import binaries, layout_for, make_shared_dir, poll
 
 # Killed one after the other in the same stack: the infrastructure, the worker and a function.
@@ -50,11 +57,7 @@ def dev() -> Iterator[DevStack]:
     env = dev_environment(base / ".dev")
     layout = layout_for(env)
     log = base / "dev.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [MEDIAVAULT, "dev"], env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    process = start_dev(env, log)
     stack = DevStack(process, log, env, layout)
     try:
         poll(
