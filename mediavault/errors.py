@@ -67,6 +67,11 @@ class HTTPError(MediaVaultError):
         """The JSON error body of DESIGN.md."""
         return {"error": {"code": self.code, "message": self.message}}
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the error carries, whatever the body's form (JSON or a page)."""
+        return {}
+
 
 class BadRequest(HTTPError):
     """The request is malformed."""
@@ -133,6 +138,11 @@ class TooManyRequests(HTTPError):
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """When to try again."""
+        return {"Retry-After": str(self.retry_after)}
 
 
 class BadGateway(HTTPError):

@@ -143,11 +143,9 @@ def _json_default(value: object) -> str:
 
 def error_response(error: HTTPError, extra: Mapping[str, object] | None = None) -> Response:
     """The JSON error shape of DESIGN.md (with Retry-After when the error knows it)."""
-    response = json_response({**error.to_dict(), **(extra or {})}, status=error.status)
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
-    return response
+    return json_response(
+        {**error.to_dict(), **(extra or {})}, status=error.status, headers=error.headers
+    )
 
 
 def set_cookie(

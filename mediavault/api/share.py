@@ -259,10 +259,7 @@ class ShareApi:
             return Response(sharepage.not_found(nonce), 404, headers, mimetype="text/html")
         except HTTPError as error:
             page = sharepage.password_form(f"/s/{token}/unlock", nonce, error.message)
-            retry_after = getattr(error, "retry_after", None)
-            if retry_after is not None:
-                headers = {**headers, "Retry-After": str(retry_after)}
-            return Response(page, error.status, headers, mimetype="text/html")
+            return Response(page, error.status, {**headers, **error.headers}, mimetype="text/html")
         response = Response(status=303, headers={"Location": f"/s/{token}", **headers})
         self._set_unlocked(ctx, response, share, token)
         return response
